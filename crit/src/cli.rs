@@ -1,0 +1,211 @@
+//! Command-line parsing and one small function per subcommand. Flags,
+//! defaults and messages follow CRIU 4.2's python crit.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, IsTerminal as _, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+
+use crit::json::{self, JsonOptions};
+use crit::ImageReader;
+
+#[derive(Parser, Debug)]
+#[command(name = "crit", about = "CRiu Image Tool", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// convert criu image from binary type to json
+    Decode {
+        /// Multiline with indents and some numerical fields in field-specific format
+        #[arg(long)]
+        pretty: bool,
+        /// criu image in binary format to be decoded (stdin by default)
+        #[arg(short = 'i', long = "in")]
+        input: Option<PathBuf>,
+        /// where to put criu image in json format (stdout by default)
+        #[arg(short = 'o', long = "out")]
+        output: Option<PathBuf>,
+    },
+    /// convert criu image from json type to binary
+    Encode {
+        /// criu image in json format to be encoded (stdin by default)
+        #[arg(short = 'i', long = "in")]
+        input: Option<PathBuf>,
+        /// where to put criu image in binary format (stdout by default)
+        #[arg(short = 'o', long = "out")]
+        output: Option<PathBuf>,
+    },
+    /// show info about image
+    Info {
+        #[arg(value_name = "in")]
+        input: PathBuf,
+    },
+    /// explore image dir
+    X {
+        dir: PathBuf,
+        #[arg(value_parser = ["ps", "fds", "mems", "rss"])]
+        what: String,
+    },
+    /// convert criu image from binary to human-readable json
+    Show {
+        #[arg(value_name = "in")]
+        input: PathBuf,
+        /// do not show entry payload (if exists)
+        #[arg(long)]
+        nopl: bool,
+    },
+}
+
+/// Runs crit and returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 2,
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => exit_code(&e),
+    }
+}
+
+/// One place maps errors to exit codes: a closed stdout is not an error.
+fn exit_code(e: &anyhow::Error) -> i32 {
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<crit::Error>()
+                .is_some_and(crit::Error::is_broken_pipe)
+    });
+    if broken_pipe {
+        return 0;
+    }
+    eprintln!("crit: {e:#}");
+    1
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Decode {
+            pretty,
+            input,
+            output,
+        } => decode(
+            input.as_deref(),
+            output.as_deref(),
+            JsonOptions {
+                pretty,
+                nopl: false,
+            },
+        ),
+        Cmd::Show { input, nopl } => decode(Some(&input), None, JsonOptions { pretty: true, nopl }),
+        Cmd::Encode { input, output } => encode(input.as_deref(), output.as_deref()),
+        Cmd::Info { input } => info(&input),
+        Cmd::X { dir, what } => {
+            let text = crit::explore::explore(&dir, &what)
+                .with_context(|| format!("exploring {}", dir.display()))?;
+            io::stdout().lock().write_all(text.as_bytes())?;
+            Ok(())
+        }
+    }
+}
+
+fn name(p: Option<&Path>) -> String {
+    p.map_or_else(|| "<stdin>".to_owned(), |p| p.display().to_string())
+}
+
+fn open_in(input: Option<&Path>) -> Result<Box<dyn Read>> {
+    Ok(match input {
+        Some(p) => Box::new(File::open(p).with_context(|| format!("opening {}", p.display()))?),
+        None => Box::new(io::stdin().lock()),
+    })
+}
+
+/// Writes through `f` into `out`, or to stdout. A file is written beside its
+/// final name and renamed into place only when everything succeeded, so a
+/// failed conversion never leaves a half-written or clobbered output.
+fn with_output(
+    out: Option<&Path>,
+    newline: bool,
+    f: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let Some(path) = out else {
+        let stdout = io::stdout();
+        let mut w = BufWriter::with_capacity(1 << 16, stdout.lock());
+        f(&mut w)?;
+        if newline {
+            w.write_all(b"\n")?;
+        }
+        w.flush()?;
+        return Ok(());
+    };
+    let is_regular_or_new = std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(true);
+    if !is_regular_or_new {
+        let mut w = BufWriter::new(
+            File::create(path).with_context(|| format!("opening {}", path.display()))?,
+        );
+        f(&mut w)?;
+        w.flush()?;
+        return Ok(());
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    let mut w = BufWriter::with_capacity(1 << 16, tmp);
+    f(&mut w)?;
+    let tmp = w.into_inner().map_err(|e| e.into_error())?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn decode(input: Option<&Path>, output: Option<&Path>, opts: JsonOptions) -> Result<()> {
+    let what = name(input);
+    let reader = ImageReader::new(BufReader::with_capacity(1 << 16, open_in(input)?)).map_err(
+        |e| match e {
+            // python crit's message for raw images, as scripts expect it
+            crit::Error::UnknownMagic { .. } => {
+                anyhow::anyhow!("{e}").context(format!("decoding {what}"))
+            }
+            e => anyhow::Error::new(e).context(format!("decoding {what}")),
+        },
+    )?;
+    with_output(output, true, |w| {
+        json::decode(reader, w, opts).with_context(|| format!("decoding {what}"))?;
+        Ok(())
+    })
+}
+
+fn encode(input: Option<&Path>, output: Option<&Path>) -> Result<()> {
+    let what = name(input);
+    let r = BufReader::with_capacity(1 << 16, open_in(input)?);
+    if output.is_none() && io::stdout().is_terminal() {
+        anyhow::bail!("refusing to write a binary image to a terminal; use -o FILE or a pipe");
+    }
+    with_output(output, false, |w| {
+        json::encode(r, w).with_context(|| format!("encoding {what}"))?;
+        Ok(())
+    })
+}
+
+fn info(input: &Path) -> Result<()> {
+    let f = File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    let info = crit::info::info(BufReader::new(f))
+        .with_context(|| format!("reading {}", input.display()))?;
+    io::stdout().lock().write_all(info.to_json().as_bytes())?;
+    Ok(())
+}

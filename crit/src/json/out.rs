@@ -1,0 +1,242 @@
+//! A JSON emitter that lays text out exactly as python's `json.dump` does:
+//! `ensure_ascii` escapes, `", "` and `": "` separators on one line, or
+//! indent 4 with `","` line ends when pretty; `[]` and `{}` for empty
+//! containers.
+
+use std::io::Write as _;
+
+/// Writes JSON into a byte buffer.
+#[derive(Debug)]
+pub struct Out<'a> {
+    buf: &'a mut Vec<u8>,
+    pretty: bool,
+    depth: usize,
+}
+
+/// A container being written: remembers whether an item was written yet.
+#[derive(Debug)]
+#[must_use]
+pub struct Open {
+    close: u8,
+    empty: bool,
+}
+
+impl<'a> Out<'a> {
+    /// An emitter appending to `buf`, starting at nesting depth `depth`.
+    pub fn new(buf: &'a mut Vec<u8>, pretty: bool, depth: usize) -> Self {
+        Out { buf, pretty, depth }
+    }
+
+    /// The buffer written to.
+    pub fn buf_mut(&mut self) -> &mut Vec<u8> {
+        self.buf
+    }
+
+    /// Whether output is indented.
+    pub fn pretty(&self) -> bool {
+        self.pretty
+    }
+
+    fn newline(&mut self) {
+        self.buf.push(b'\n');
+        self.buf.resize(self.buf.len() + 4 * self.depth, b' ');
+    }
+
+    /// Starts an object.
+    pub fn object(&mut self) -> Open {
+        self.buf.push(b'{');
+        self.depth += 1;
+        Open {
+            close: b'}',
+            empty: true,
+        }
+    }
+
+    /// Starts an array.
+    pub fn array(&mut self) -> Open {
+        self.buf.push(b'[');
+        self.depth += 1;
+        Open {
+            close: b']',
+            empty: true,
+        }
+    }
+
+    /// Starts the next array item.
+    pub fn item(&mut self, c: &mut Open) {
+        if !c.empty {
+            self.buf.push(b',');
+            if !self.pretty {
+                self.buf.push(b' ');
+            }
+        }
+        c.empty = false;
+        if self.pretty {
+            self.newline();
+        }
+    }
+
+    /// Starts the next object member: writes its key.
+    pub fn key(&mut self, c: &mut Open, key: &str) {
+        self.item(c);
+        self.str(key.as_bytes());
+        self.buf.extend_from_slice(b": ");
+    }
+
+    /// Closes a container.
+    pub fn close(&mut self, c: Open) {
+        self.depth -= 1;
+        if self.pretty && !c.empty {
+            self.newline();
+        }
+        self.buf.push(c.close);
+    }
+
+    /// Writes raw JSON text (a number, `true`, ...).
+    pub fn raw(&mut self, s: &[u8]) {
+        self.buf.extend_from_slice(s);
+    }
+
+    /// Writes an integer.
+    pub fn int(&mut self, v: impl itoa_like::Int) {
+        v.write_to(self.buf);
+    }
+
+    /// Writes a bool.
+    pub fn bool(&mut self, b: bool) {
+        self.raw(if b { b"true" } else { b"false" });
+    }
+
+    /// Writes a string given as bytes. Valid UTF-8 is escaped as python does
+    /// with `ensure_ascii`; each byte that is not part of valid UTF-8 is
+    /// written as a lone surrogate `\udcXX` (python's `surrogateescape`).
+    pub fn str(&mut self, s: &[u8]) {
+        self.buf.push(b'"');
+        for chunk in s.utf8_chunks() {
+            self.escape_valid(chunk.valid());
+            for &b in chunk.invalid() {
+                let _ = write!(self.buf, "\\udc{b:02x}");
+            }
+        }
+        self.buf.push(b'"');
+    }
+
+    fn escape_valid(&mut self, s: &str) {
+        let bytes = s.as_bytes();
+        let mut start = 0;
+        for (i, ch) in s.char_indices() {
+            let simple = matches!(ch, ' '..='~') && ch != '"' && ch != '\\';
+            if simple {
+                continue;
+            }
+            self.buf.extend_from_slice(&bytes[start..i]);
+            start = i + ch.len_utf8();
+            match ch {
+                '"' => self.raw(b"\\\""),
+                '\\' => self.raw(b"\\\\"),
+                '\n' => self.raw(b"\\n"),
+                '\r' => self.raw(b"\\r"),
+                '\t' => self.raw(b"\\t"),
+                '\u{8}' => self.raw(b"\\b"),
+                '\u{c}' => self.raw(b"\\f"),
+                _ => {
+                    let mut units = [0u16; 2];
+                    for u in ch.encode_utf16(&mut units) {
+                        let _ = write!(self.buf, "\\u{u:04x}");
+                    }
+                }
+            }
+        }
+        self.buf.extend_from_slice(&bytes[start..]);
+    }
+}
+
+/// Integer formatting without going through `fmt`.
+pub mod itoa_like {
+    /// An integer that can be written in decimal.
+    pub trait Int: Copy {
+        /// Appends the decimal form.
+        fn write_to(self, buf: &mut Vec<u8>);
+    }
+
+    fn write_u64(mut v: u64, buf: &mut Vec<u8>) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        buf.extend_from_slice(&tmp[i..]);
+    }
+
+    impl Int for u64 {
+        fn write_to(self, buf: &mut Vec<u8>) {
+            write_u64(self, buf);
+        }
+    }
+
+    impl Int for i64 {
+        fn write_to(self, buf: &mut Vec<u8>) {
+            if self < 0 {
+                buf.push(b'-');
+            }
+            write_u64(self.unsigned_abs(), buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(b: &[u8]) -> String {
+        let mut v = Vec::new();
+        Out::new(&mut v, false, 0).str(b);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn python_escapes() {
+        assert_eq!(s(b"plain"), r#""plain""#);
+        assert_eq!(
+            s("a\"b\\c\n\t\r\u{8}\u{c}\u{1}\u{7f}".as_bytes()),
+            r#""a\"b\\c\n\t\r\b\f\u0001\u007f""#
+        );
+        assert_eq!(s("é😀".as_bytes()), r#""\u00e9\ud83d\ude00""#);
+        assert_eq!(s(b"a\xffb\xc3"), r#""a\udcffb\udcc3""#);
+    }
+
+    #[test]
+    fn layout() {
+        for (pretty, want) in [
+            (false, "{\"a\": [1, 2], \"b\": {}, \"c\": []}"),
+            (
+                true,
+                "{\n    \"a\": [\n        1,\n        2\n    ],\n    \"b\": {},\n    \"c\": []\n}",
+            ),
+        ] {
+            let mut v = Vec::new();
+            let mut o = Out::new(&mut v, pretty, 0);
+            let mut obj = o.object();
+            o.key(&mut obj, "a");
+            let mut a = o.array();
+            o.item(&mut a);
+            o.int(1u64);
+            o.item(&mut a);
+            o.int(2u64);
+            o.close(a);
+            o.key(&mut obj, "b");
+            let e = o.object();
+            o.close(e);
+            o.key(&mut obj, "c");
+            let e = o.array();
+            o.close(e);
+            o.close(obj);
+            assert_eq!(String::from_utf8(v).unwrap(), want);
+        }
+    }
+}

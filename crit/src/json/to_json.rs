@@ -1,0 +1,267 @@
+//! Messages to JSON, as python crit's `pb2dict` shapes them.
+//!
+//! Fields appear in field-number order, only when present; repeated fields
+//! only when non-empty. In pretty mode, integers take the form their `(criu)`
+//! options select (hex > dev > flags > dict), and `hex` is inherited by every
+//! integer inside a hex-marked message or list.
+
+use prost_reflect::{DynamicMessage, Value};
+
+use super::opts;
+use super::out::{Open, Out};
+use crate::error::{Error, Result};
+use crate::framing::{Entry, ExtraData};
+use crate::schema::{schema, FieldInfo, MessageInfo};
+use crate::text::{base64_mime, qp_encode};
+
+/// Writes a message as a JSON object, followed by `extra` as its last key.
+pub fn write_message(
+    out: &mut Out<'_>,
+    info: &MessageInfo,
+    msg: &DynamicMessage,
+    pretty: bool,
+    hex: bool,
+) -> Result<()> {
+    let mut obj = out.object();
+    write_fields(out, &mut obj, info, msg, pretty, hex)?;
+    out.close(obj);
+    Ok(())
+}
+
+fn write_fields(
+    out: &mut Out<'_>,
+    obj: &mut Open,
+    info: &MessageInfo,
+    msg: &DynamicMessage,
+    pretty: bool,
+    hex: bool,
+) -> Result<()> {
+    for (desc, value) in msg.fields() {
+        let Some(fi) = info.field(desc.number()) else {
+            continue;
+        };
+        if let Value::List(items) = value {
+            if items.is_empty() {
+                continue;
+            }
+            out.key(obj, desc.name());
+            if pretty && fi.fmt.ipadd {
+                let words: Vec<u32> = items.iter().filter_map(|v| v.as_u32()).collect();
+                let mut arr = out.array();
+                out.item(&mut arr);
+                let text = if words.len() == 1 || words.len() >= 4 {
+                    opts::ip_to_string(&words)
+                } else {
+                    return Err(shape(desc.name(), "an IP address of 1 or 4 words"));
+                };
+                out.str(text.as_bytes());
+                out.close(arr);
+                continue;
+            }
+            let mut arr = out.array();
+            for v in items {
+                out.item(&mut arr);
+                write_value(out, fi, v, pretty, hex)?;
+            }
+            out.close(arr);
+        } else {
+            out.key(obj, desc.name());
+            write_value(out, fi, value, pretty, hex)?;
+        }
+    }
+    Ok(())
+}
+
+fn shape(path: &str, detail: &str) -> Error {
+    Error::JsonShape {
+        entry: None,
+        path: path.to_owned(),
+        detail: format!("cannot show as {detail}"),
+    }
+}
+
+fn write_value(
+    out: &mut Out<'_>,
+    fi: &FieldInfo,
+    v: &Value,
+    pretty: bool,
+    hex: bool,
+) -> Result<()> {
+    let hex = hex || fi.fmt.hex;
+    match v {
+        Value::Message(m) => {
+            let info = schema()
+                .message_of(&fi.desc)
+                .ok_or_else(|| shape(fi.desc.name(), "a known message"))?;
+            write_message(out, info, m, pretty, hex)?;
+        }
+        Value::Bytes(b) => {
+            if fi.fmt.text {
+                out.str(b);
+            } else if fi.fmt.conv.as_deref() == Some("unix_name") {
+                out.str(&qp_encode(b));
+            } else {
+                out.str(base64_mime(b).as_bytes());
+            }
+        }
+        Value::String(s) => out.str(s.as_bytes()),
+        Value::EnumNumber(n) => {
+            let name = match fi.desc.kind() {
+                prost_reflect::Kind::Enum(e) => e.get_value(*n).map(|v| v.name().to_owned()),
+                _ => None,
+            };
+            match name {
+                Some(name) => out.str(name.as_bytes()),
+                None => out.int(i64::from(*n)),
+            }
+        }
+        Value::Bool(b) => out.bool(*b),
+        Value::I32(n) => write_int(out, fi, i128::from(*n), pretty, hex),
+        Value::I64(n) => write_int(out, fi, i128::from(*n), pretty, hex),
+        Value::U32(n) => write_int(out, fi, i128::from(*n), pretty, hex),
+        Value::U64(n) => write_int(out, fi, i128::from(*n), pretty, hex),
+        Value::F32(_) | Value::F64(_) | Value::List(_) | Value::Map(_) => {
+            return Err(shape(fi.desc.name(), "a CRIU field type"));
+        }
+    }
+    Ok(())
+}
+
+fn plain_int(out: &mut Out<'_>, v: i128) {
+    match u64::try_from(v) {
+        Ok(u) => out.int(u),
+        Err(_) => out.int(i64::try_from(v).unwrap_or(i64::MIN)),
+    }
+}
+
+fn hex_string(v: i128) -> String {
+    if v < 0 {
+        format!("-{:#x}", v.unsigned_abs())
+    } else {
+        format!("{v:#x}")
+    }
+}
+
+fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: bool) {
+    if !pretty {
+        return plain_int(out, v);
+    }
+    if hex {
+        return out.str(hex_string(v).as_bytes());
+    }
+    let unsigned = u64::try_from(v).ok();
+    if let (Some(dev), Some(u)) = (fi.fmt.dev, unsigned) {
+        let text = opts::dev_to_string(u, dev == crate::schema::DevFmt::Old);
+        return out.str(text.as_bytes());
+    }
+    if let Some(flags) = &fi.fmt.flags {
+        let text = match (opts::flag_table(flags), unsigned) {
+            (Some(t), Some(u)) => opts::flags_to_string(u, t),
+            _ => hex_string(v),
+        };
+        return out.str(text.as_bytes());
+    }
+    if let Some(dict) = &fi.fmt.dict {
+        let name = opts::dict_table(dict, fi.desc.name())
+            .and_then(|t| t.iter().find(|(n, _)| Some(*n) == unsigned))
+            .map(|(_, name)| *name);
+        if let Some(name) = name {
+            return out.str(name.as_bytes());
+        }
+    }
+    plain_int(out, v)
+}
+
+/// python crit's size text for `--nopl`: `1.5KB`, `14B`.
+pub fn human_size(n: u64) -> String {
+    let mut num = n as f64;
+    for unit in ["", "K", "M", "G", "T", "P", "E", "Z"] {
+        if num < 1024.0 {
+            return if num.fract() == 0.0 {
+                format!("{num:.0}{unit}B")
+            } else {
+                format!("{num:.1}{unit}B")
+            };
+        }
+        num /= 1024.0;
+    }
+    format!("{num:.1}YB")
+}
+
+/// Writes one entry: its message, then `"extra"` when the image has data.
+pub fn write_entry(
+    out: &mut Out<'_>,
+    info: &MessageInfo,
+    entry: &Entry,
+    pretty: bool,
+    nopl: bool,
+    ghost: bool,
+) -> Result<()> {
+    let mut obj = out.object();
+    write_fields(out, &mut obj, info, &entry.message, pretty, false)?;
+    if let Some(extra) = &entry.extra {
+        if nopl {
+            // python crit drops ghost-file data silently with --nopl
+            if !ghost {
+                out.key(&mut obj, "extra");
+                out.str(format!("... <{}>", human_size(extra.payload_len())).as_bytes());
+            }
+        } else {
+            out.key(&mut obj, "extra");
+            write_extra(out, extra)?;
+        }
+    }
+    out.close(obj);
+    Ok(())
+}
+
+fn write_extra(out: &mut Out<'_>, extra: &ExtraData) -> Result<()> {
+    match extra {
+        ExtraData::Bytes(b) => out.str(base64_mime(b).as_bytes()),
+        ExtraData::Tcp { inq, outq } => {
+            let mut o = out.object();
+            out.key(&mut o, "inq");
+            out.str(base64_mime(inq).as_bytes());
+            out.key(&mut o, "outq");
+            out.str(base64_mime(outq).as_bytes());
+            out.close(o);
+        }
+        ExtraData::Sems(values) => {
+            let mut a = out.array();
+            for v in values {
+                out.item(&mut a);
+                out.int(u64::from(*v));
+            }
+            out.close(a);
+        }
+        ExtraData::Msgs(msgs) => {
+            let info = schema()
+                .message("ipc_msg")
+                .ok_or_else(|| shape("extra", "ipc_msg"))?;
+            let mut a = out.array();
+            for (head, text) in msgs {
+                out.item(&mut a);
+                // python crit prints queued message headers without pretty forms
+                write_message(out, info, head, false, false)?;
+                out.item(&mut a);
+                out.str(base64_mime(text).as_bytes());
+            }
+            out.close(a);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::human_size;
+
+    #[test]
+    fn sizes_like_python() {
+        assert_eq!(human_size(14), "14B");
+        assert_eq!(human_size(1024), "1KB");
+        assert_eq!(human_size(1536), "1.5KB");
+        assert_eq!(human_size(65536), "64KB");
+        assert_eq!(human_size(1_000_000), "976.6KB");
+    }
+}

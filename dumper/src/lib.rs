@@ -1,0 +1,1 @@
+//! Checkpoint a live process into CRIU images (work in progress).
