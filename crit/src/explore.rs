@@ -177,11 +177,7 @@ impl Explorer {
             })?;
             kids[*parent].push(i);
         }
-        let _ = writeln!(
-            self.out,
-            "{:>7}{:>7}{:>7}   {}",
-            "PID", "PGID", "SID", "COMM"
-        );
+        let _ = writeln!(self.out, "{:>7}{:>7}{:>7}   COMM", "PID", "PGID", "SID");
         if let Some(r) = root {
             self.show_ps(&items, &kids, r, 0);
         }

@@ -31,10 +31,10 @@ impl Info {
 /// these numbers, so they are kept; `crit decode` gives the real entries.
 /// Ghost files, which python crit cannot count, get their real count.
 pub fn info<R: Read + Seek>(mut r: R) -> Result<Info> {
-    let reader = ImageReader::new(&mut r)?;
-    let desc = reader.desc();
-    let start = reader.offset();
-    drop(reader);
+    let (desc, start) = {
+        let reader = ImageReader::new(&mut r)?;
+        (reader.desc(), reader.offset())
+    };
     if desc.layout == Layout::GhostFile {
         r.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("seeking", e))?;

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod diff;
 pub mod error;
 pub mod explore;
 pub mod framing;

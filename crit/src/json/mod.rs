@@ -103,7 +103,6 @@ pub fn decode<R: Read, W: Write>(reader: ImageReader<R>, mut w: W, opts: JsonOpt
     }
     out.close(arr);
     out.close(top);
-    drop(out);
     w.write_all(&buf)
         .map_err(|e| Error::io("writing JSON", e))?;
     w.flush().map_err(|e| Error::io("writing JSON", e))?;

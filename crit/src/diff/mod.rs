@@ -1,0 +1,1 @@
+//! Semantic diff of images and dumps (work in progress).

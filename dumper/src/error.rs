@@ -1,0 +1,143 @@
+//! The crate's error type: what failed, on which pid/tid/path, and why.
+
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+/// Everything that can stop a dump. The target is resumed as it was before
+/// any of these is returned.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DumpError {
+    /// No process with this pid exists (or it is a zombie).
+    #[error("no process {pid}")]
+    NoSuchProcess {
+        /// The pid asked for.
+        pid: i32,
+    },
+    /// The kernel refused to let us trace or inspect the target.
+    #[error("no permission to {op} {pid}: {errno} (need CAP_SYS_PTRACE or the same uid, and ptrace_scope permitting)")]
+    Permission {
+        /// Pid or tid.
+        pid: i32,
+        /// What we tried.
+        op: &'static str,
+        /// The error the kernel gave.
+        errno: Errno,
+    },
+    /// The target (or one of its threads) exited while it was being dumped.
+    #[error("process {pid} exited during the dump")]
+    TargetGone {
+        /// Pid of the target.
+        pid: i32,
+    },
+    /// A ptrace request failed.
+    #[error("{op} on thread {tid}: {errno}")]
+    Ptrace {
+        /// Thread.
+        tid: i32,
+        /// Request name.
+        op: &'static str,
+        /// Error.
+        errno: Errno,
+    },
+    /// A syscall run inside the target failed.
+    #[error("{name}() inside thread {tid} failed: {errno}")]
+    RemoteSyscall {
+        /// Thread.
+        tid: i32,
+        /// Syscall name.
+        name: &'static str,
+        /// Error returned by the syscall.
+        errno: Errno,
+    },
+    /// An injected syscall ended somewhere other than our trap.
+    #[error("thread {tid} stopped at unexpected ip {ip:#x} while running an injected syscall")]
+    UnexpectedStop {
+        /// Thread.
+        tid: i32,
+        /// Instruction pointer where it stopped.
+        ip: u64,
+    },
+    /// A /proc file or other system file could not be read.
+    #[error("reading {path}: {source}")]
+    Proc {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A /proc file did not have the expected format.
+    #[error("cannot parse {path}: {what}")]
+    Parse {
+        /// File.
+        path: PathBuf,
+        /// What was wrong.
+        what: String,
+    },
+    /// The target uses something this dumper cannot checkpoint yet.
+    #[error("process {pid}: {what} is not supported yet")]
+    Unsupported {
+        /// Pid of the target.
+        pid: i32,
+        /// What.
+        what: String,
+    },
+    /// The images directory is missing or not writable.
+    #[error("images directory {path}: {source}")]
+    OutputDir {
+        /// Directory.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Writing an image failed.
+    #[error("writing {path}: {source}")]
+    Image {
+        /// Image file.
+        path: PathBuf,
+        /// Cause.
+        source: crit::Error,
+    },
+    /// Writing a file failed.
+    #[error("writing {path}: {source}")]
+    Write {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Reading the target's memory failed.
+    #[error("reading memory of {pid} at {addr:#x}: {source}")]
+    Memory {
+        /// Pid.
+        pid: i32,
+        /// Address.
+        addr: u64,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`DumpError`].
+pub type Result<T, E = DumpError> = std::result::Result<T, E>;
+
+impl DumpError {
+    pub(crate) fn ptrace(tid: nix::unistd::Pid, op: &'static str, errno: Errno) -> Self {
+        match errno {
+            Errno::ESRCH => DumpError::TargetGone { pid: tid.as_raw() },
+            _ => DumpError::Ptrace {
+                tid: tid.as_raw(),
+                op,
+                errno,
+            },
+        }
+    }
+
+    pub(crate) fn proc(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DumpError::Proc {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Safe access to a frozen process: seizing and freezing every thread,
+//! reading registers and memory, running syscalls inside a thread, and
+//! letting the threads go again.
+//!
+//! Invariant: while a [`Frozen`] exists, every thread in it is in a ptrace
+//! stop, and its registers and signal mask are the ones it had when it was
+//! frozen, except inside [`Frozen::inject`], which puts them back before it
+//! returns, whatever happens. Dropping a [`Frozen`] detaches from every
+//! thread (resuming it); [`Frozen::release`] does the same or kills the task.
+
+pub mod inject;
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::signal::{self, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::error::{DumpError, Result};
+use inject::{CodePatch, InjectError};
+
+/// One stopped thread and what it had when it was frozen.
+#[derive(Debug, Clone)]
+pub struct Tracee {
+    /// Thread id.
+    pub tid: Pid,
+    /// General registers at freeze time (unmodified: syscall restart not
+    /// yet applied).
+    pub regs: libc::user_regs_struct,
+    /// Blocked signals at freeze time.
+    pub sigmask: u64,
+    /// The thread was in a group stop (SIGSTOP etc.) when we froze it.
+    pub group_stop: Option<Signal>,
+    /// Its registers or mask were changed and must be put back.
+    dirty: bool,
+}
+
+/// What to do with the task at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// Detach and let it run on.
+    Resume,
+    /// Kill it (what `criu dump` does without `--leave-running`).
+    Kill,
+}
+
+/// Every thread of one process, seized and stopped.
+#[derive(Debug)]
+pub struct Frozen {
+    /// Thread group id.
+    pub pid: Pid,
+    /// The threads, leader first, then in /proc/PID/task order.
+    pub threads: Vec<Tracee>,
+    /// Signals that arrived while we ran code in the task; sent again when
+    /// the task is resumed.
+    deferred: Vec<Signal>,
+    released: bool,
+}
+
+/// How the seize of one thread ended.
+enum Seized {
+    Stopped(Option<Signal>),
+    Gone,
+}
+
+fn list_tasks(pid: Pid) -> Result<Vec<Pid>> {
+    let path = PathBuf::from(format!("/proc/{pid}/task"));
+    let rd = std::fs::read_dir(&path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ESRCH) => DumpError::NoSuchProcess { pid: pid.as_raw() },
+        _ => DumpError::proc(&path, e),
+    })?;
+    let mut tids = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| DumpError::proc(&path, e))?;
+        if let Some(t) = ent.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
+            tids.push(Pid::from_raw(t));
+        }
+    }
+    tids.sort_by_key(|t| (*t != pid, t.as_raw()));
+    Ok(tids)
+}
+
+/// Waits until a freshly interrupted thread reports its ptrace stop;
+/// signals that get in first are delivered (as they would have been).
+fn wait_stopped(tid: Pid) -> Result<Seized> {
+    loop {
+        let st = match waitpid(tid, Some(WaitPidFlag::__WALL)) {
+            Ok(st) => st,
+            Err(Errno::ECHILD) => return Ok(Seized::Gone),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(DumpError::ptrace(tid, "waitpid", e)),
+        };
+        match st {
+            WaitStatus::PtraceEvent(_, sig, ev) if ev == libc::PTRACE_EVENT_STOP => {
+                let group = match sig {
+                    Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU => {
+                        Some(sig)
+                    }
+                    _ => None,
+                };
+                return Ok(Seized::Stopped(group));
+            }
+            WaitStatus::Stopped(_, sig) => {
+                // Signal-delivery stop: deliver it and wait for our stop.
+                match ptrace::cont(tid, Some(sig)) {
+                    Ok(()) => {}
+                    Err(Errno::ESRCH) => return Ok(Seized::Gone),
+                    Err(e) => return Err(DumpError::ptrace(tid, "PTRACE_CONT", e)),
+                }
+            }
+            WaitStatus::Exited(..) | WaitStatus::Signaled(..) => return Ok(Seized::Gone),
+            _ => {}
+        }
+    }
+}
+
+impl Frozen {
+    /// Seizes and stops every thread of `pid`, including threads created
+    /// while we were at it (the task list is read again until it holds no
+    /// thread we have not stopped: a stopped thread cannot clone).
+    ///
+    /// With `suspend_seccomp`, the seize sets `PTRACE_O_SUSPEND_SECCOMP`
+    /// so that syscalls we inject are not filtered.
+    pub fn freeze(pid: Pid, suspend_seccomp: bool) -> Result<Frozen> {
+        let mut frozen = Frozen {
+            pid,
+            threads: Vec::new(),
+            deferred: Vec::new(),
+            released: false,
+        };
+        let mut seen: BTreeSet<i32> = BTreeSet::new();
+        let opts = if suspend_seccomp {
+            ptrace::Options::PTRACE_O_SUSPEND_SECCOMP
+        } else {
+            ptrace::Options::empty()
+        };
+        loop {
+            let tids = list_tasks(pid)?;
+            let new: Vec<Pid> = tids
+                .into_iter()
+                .filter(|t| !seen.contains(&t.as_raw()))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for tid in new {
+                seen.insert(tid.as_raw());
+                match ptrace::seize(tid, opts) {
+                    Ok(()) => {}
+                    Err(Errno::ESRCH) => {
+                        if tid == pid {
+                            return Err(DumpError::NoSuchProcess { pid: pid.as_raw() });
+                        }
+                        continue;
+                    }
+                    Err(e @ (Errno::EPERM | Errno::EACCES)) => {
+                        return Err(DumpError::Permission {
+                            pid: tid.as_raw(),
+                            op: "seize",
+                            errno: e,
+                        })
+                    }
+                    Err(e) => return Err(DumpError::ptrace(tid, "PTRACE_SEIZE", e)),
+                }
+                match ptrace::interrupt(tid) {
+                    Ok(()) | Err(Errno::ESRCH) => {}
+                    Err(e) => {
+                        let _ = ptrace::detach(tid, None);
+                        return Err(DumpError::ptrace(tid, "PTRACE_INTERRUPT", e));
+                    }
+                }
+                match wait_stopped(tid)? {
+                    Seized::Gone => {
+                        if tid == pid {
+                            return Err(DumpError::TargetGone { pid: pid.as_raw() });
+                        }
+                    }
+                    Seized::Stopped(group_stop) => {
+                        let t = Tracee {
+                            tid,
+                            regs: ptrace::getregs(tid)
+                                .map_err(|e| DumpError::ptrace(tid, "PTRACE_GETREGS", e))?,
+                            sigmask: inject::get_sigmask(tid)
+                                .map_err(|e| DumpError::ptrace(tid, "PTRACE_GETSIGMASK", e))?,
+                            group_stop,
+                            dirty: false,
+                        };
+                        frozen.threads.push(t);
+                    }
+                }
+            }
+        }
+        if frozen.threads.first().map(|t| t.tid) != Some(pid) {
+            return Err(DumpError::TargetGone { pid: pid.as_raw() });
+        }
+        Ok(frozen)
+    }
+
+    /// Runs `f` with the thread `idx` ready for [`Remote::syscall`]: all
+    /// signals blocked, and `code` holding the syscall instruction. The
+    /// thread's registers and signal mask are put back before this returns,
+    /// on success and on error.
+    pub fn inject<T>(
+        &mut self,
+        idx: usize,
+        code: &CodePatch,
+        f: impl FnOnce(&mut Remote<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let pid = self.pid;
+        let Some(t) = self.threads.get_mut(idx) else {
+            return Err(DumpError::TargetGone { pid: pid.as_raw() });
+        };
+        t.dirty = true;
+        // SIGKILL and SIGSTOP stay unblocked whatever we ask.
+        inject::set_sigmask(t.tid, u64::MAX)
+            .map_err(|e| DumpError::ptrace(t.tid, "PTRACE_SETSIGMASK", e))?;
+        let mut remote = Remote {
+            tid: t.tid,
+            base: t.regs,
+            code: code.addr(),
+            deferred: &mut self.deferred,
+        };
+        let out = f(&mut remote);
+        let restored = restore_thread(t);
+        let v = out?;
+        restored?;
+        Ok(v)
+    }
+
+    /// Lets the task go: detaches from every thread (`Release::Resume`) or
+    /// kills the task (`Release::Kill`).
+    pub fn release(mut self, how: Release) -> Result<()> {
+        self.released = true;
+        match how {
+            Release::Resume => self.detach_all(),
+            Release::Kill => {
+                let _ = signal::kill(self.pid, Signal::SIGKILL);
+                for t in &self.threads {
+                    // Reap the trace notifications so nothing lingers.
+                    loop {
+                        match waitpid(t.tid, Some(WaitPidFlag::__WALL)) {
+                            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => break,
+                            Ok(_) => {
+                                let _ = ptrace::cont(t.tid, None);
+                            }
+                            Err(Errno::EINTR) => {}
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn detach_all(&mut self) -> Result<()> {
+        let mut first_err = None;
+        for t in &mut self.threads {
+            if let Err(e) = restore_thread(t) {
+                first_err.get_or_insert(e);
+            }
+            match ptrace::detach(t.tid, None) {
+                Ok(()) | Err(Errno::ESRCH) => {}
+                Err(e) => {
+                    first_err.get_or_insert(DumpError::ptrace(t.tid, "PTRACE_DETACH", e));
+                }
+            }
+        }
+        for sig in self.deferred.drain(..) {
+            let _ = signal::kill(self.pid, sig);
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+fn restore_thread(t: &mut Tracee) -> Result<()> {
+    if !t.dirty {
+        return Ok(());
+    }
+    let r1 = ptrace::setregs(t.tid, t.regs);
+    let r2 = inject::set_sigmask(t.tid, t.sigmask);
+    match (r1, r2) {
+        (Ok(()), Ok(())) => {
+            t.dirty = false;
+            Ok(())
+        }
+        (Err(e), _) => Err(DumpError::ptrace(t.tid, "PTRACE_SETREGS", e)),
+        (_, Err(e)) => Err(DumpError::ptrace(t.tid, "PTRACE_SETSIGMASK", e)),
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if !self.released {
+            self.released = true;
+            let _ = self.detach_all();
+        }
+    }
+}
+
+/// A thread prepared for syscall injection (see [`Frozen::inject`]).
+pub struct Remote<'a> {
+    tid: Pid,
+    base: libc::user_regs_struct,
+    code: u64,
+    deferred: &'a mut Vec<Signal>,
+}
+
+impl Remote<'_> {
+    /// The thread.
+    pub fn tid(&self) -> Pid {
+        self.tid
+    }
+
+    /// Runs syscall `nr` inside the thread; negative kernel returns become
+    /// [`DumpError::RemoteSyscall`].
+    pub fn syscall(&mut self, name: &'static str, nr: i64, args: [u64; 6]) -> Result<u64> {
+        let r = self.syscall_raw(nr, args)?;
+        if (-4095..0).contains(&r) {
+            return Err(DumpError::RemoteSyscall {
+                tid: self.tid.as_raw(),
+                name,
+                errno: Errno::from_raw(-r as i32),
+            });
+        }
+        Ok(r as u64)
+    }
+
+    /// Runs syscall `nr` and returns what the kernel returned, errors
+    /// included (as negative numbers).
+    pub fn syscall_raw(&mut self, nr: i64, args: [u64; 6]) -> Result<i64> {
+        inject::remote_syscall(self.tid, &self.base, self.code, nr, args, self.deferred).map_err(
+            |e| match e {
+                InjectError::Errno(_, Errno::ESRCH) | InjectError::Gone => {
+                    DumpError::TargetGone {
+                        pid: self.tid.as_raw(),
+                    }
+                }
+                InjectError::Errno(op, errno) => DumpError::Ptrace {
+                    tid: self.tid.as_raw(),
+                    op,
+                    errno,
+                },
+                InjectError::UnexpectedStop(ip, _) => DumpError::UnexpectedStop {
+                    tid: self.tid.as_raw(),
+                    ip,
+                },
+            },
+        )
+    }
+}
+
+/// The target's memory through /proc/PID/mem (which also reads mappings
+/// without PROT_READ, as ptrace may).
+#[derive(Debug)]
+pub struct RemoteMem {
+    pid: Pid,
+    file: File,
+}
+
+impl RemoteMem {
+    /// Opens /proc/PID/mem (we must be its tracer or otherwise allowed).
+    pub fn open(pid: Pid) -> Result<Self> {
+        let path = format!("/proc/{pid}/mem");
+        let file = File::open(&path).map_err(|e| DumpError::proc(path, e))?;
+        Ok(Self { pid, file })
+    }
+
+    /// Fills `buf` from address `addr`.
+    pub fn read(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        self.file
+            .read_exact_at(buf, addr)
+            .map_err(|source| DumpError::Memory {
+                pid: self.pid.as_raw(),
+                addr,
+                source,
+            })
+    }
+
+    /// Reads one little-endian u64.
+    pub fn read_u64(&self, addr: u64) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+}
