@@ -65,7 +65,10 @@ pub fn base64_decode(text: &[u8]) -> Result<Vec<u8>, Base64Error> {
                 quad[n] = 0;
                 n += 1;
                 if n == 4 {
-                    flush(&quad, 3 - pad.min(2), &mut out)?;
+                    if pad > 2 {
+                        return Err(Base64Error::BadPadding);
+                    }
+                    flush(&quad, 3 - pad, &mut out)?;
                     n = 0;
                 }
                 continue;
