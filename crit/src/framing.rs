@@ -43,6 +43,61 @@ pub struct Entry {
     pub extra: Option<ExtraData>,
 }
 
+/// One entry with its message still in wire form (see
+/// [`ImageReader::next_raw`]).
+#[derive(Debug, Clone)]
+pub struct RawEntry {
+    /// Index in the image, from 0.
+    pub index: usize,
+    /// Byte offset of the entry's size field.
+    pub offset: u64,
+    /// The message's type.
+    pub message: &'static MessageInfo,
+    /// The message bytes.
+    pub payload: Vec<u8>,
+    /// What followed the message.
+    pub extra: Option<ExtraData>,
+}
+
+impl RawEntry {
+    /// Decodes the message, checking required fields.
+    pub fn decode(self) -> Result<Entry> {
+        let message = decode_checked(self.message, &self.payload, self.index, self.offset)?;
+        Ok(Entry {
+            index: self.index,
+            offset: self.offset,
+            message,
+            extra: self.extra,
+        })
+    }
+}
+
+fn decode_checked(info: &MessageInfo, buf: &[u8], index: usize, at: u64) -> Result<DynamicMessage> {
+    let msg = DynamicMessage::decode(info.desc.clone(), buf).map_err(|e| Error::Protobuf {
+        index,
+        offset: at,
+        message: info.desc.full_name().to_owned(),
+        detail: e.to_string(),
+    })?;
+    if let Some(missing) = missing_required(info, &msg) {
+        return Err(Error::Protobuf {
+            index,
+            offset: at,
+            message: info.desc.full_name().to_owned(),
+            detail: format!("required field {missing} is missing"),
+        });
+    }
+    Ok(msg)
+}
+
+/// The last value of a top-level varint field of a message in wire form.
+fn wire_u64(info: &MessageInfo, payload: &[u8], name: &str) -> u64 {
+    match info.desc.get_field_by_name(name) {
+        Some(f) => crate::json::wire::field_varint(payload, f.number()),
+        None => 0,
+    }
+}
+
 /// Data after an entry's message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExtraData {
@@ -215,12 +270,7 @@ impl<R: Read> ImageReader<R> {
         }
     }
 
-    fn read_message(
-        &mut self,
-        info: &MessageInfo,
-        index: usize,
-        at: u64,
-    ) -> Result<Option<DynamicMessage>> {
+    fn read_payload(&mut self, index: usize, at: u64) -> Result<Option<Vec<u8>>> {
         let Some(size) = self.read_u32_or_eof("an entry size")? else {
             return Ok(None);
         };
@@ -233,27 +283,29 @@ impl<R: Read> ImageReader<R> {
                 limit: MAX_ENTRY,
             });
         }
-        let buf = self.read_bytes(size, "an entry payload")?;
-        let msg = DynamicMessage::decode(info.desc.clone(), buf.as_slice()).map_err(|e| {
-            Error::Protobuf {
-                index,
-                offset: at,
-                message: info.desc.full_name().to_owned(),
-                detail: e.to_string(),
-            }
-        })?;
-        if let Some(missing) = missing_required(info, &msg) {
-            return Err(Error::Protobuf {
-                index,
-                offset: at,
-                message: info.desc.full_name().to_owned(),
-                detail: format!("required field {missing} is missing"),
-            });
-        }
-        Ok(Some(msg))
+        self.read_bytes(size, "an entry payload").map(Some)
     }
 
-    fn next_entry(&mut self) -> Result<Option<Entry>> {
+    /// The next entry with its message left in wire form: the fast path
+    /// for converting, where building a message would be wasted work.
+    pub fn next_raw(&mut self) -> Option<Result<RawEntry>> {
+        if self.done {
+            return None;
+        }
+        match self.raw_entry() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
+    fn raw_entry(&mut self) -> Result<Option<RawEntry>> {
         let index = self.index;
         let at = self.offset;
         let name = self.message_name();
@@ -263,13 +315,13 @@ impl<R: Read> ImageReader<R> {
             message: name.to_owned(),
             detail: "message type missing from the schema".to_owned(),
         })?;
-        let Some(message) = self.read_message(info, index, at)? else {
+        let Some(payload) = self.read_payload(index, at)? else {
             return Ok(None);
         };
         let extra = match self.desc.layout {
-            Layout::Entries { extra, .. } => self.read_extra(extra, &message, index)?,
+            Layout::Entries { extra, .. } => self.read_extra(extra, info, &payload, index)?,
             Layout::GhostFile if index == 0 => {
-                self.ghost_chunks = field_u64(&message, "chunks") != 0;
+                self.ghost_chunks = wire_u64(info, &payload, "chunks") != 0;
                 if self.ghost_chunks {
                     None
                 } else {
@@ -283,7 +335,7 @@ impl<R: Read> ImageReader<R> {
                 }
             }
             Layout::GhostFile => {
-                let len = field_u64(&message, "len");
+                let len = wire_u64(info, &payload, "len");
                 Some(ExtraData::Bytes(
                     self.read_bytes(len, "ghost file chunk data")?,
                 ))
@@ -291,10 +343,11 @@ impl<R: Read> ImageReader<R> {
             _ => None,
         };
         self.index += 1;
-        Ok(Some(Entry {
+        Ok(Some(RawEntry {
             index,
             offset: at,
-            message,
+            message: info,
+            payload,
             extra,
         }))
     }
@@ -302,37 +355,41 @@ impl<R: Read> ImageReader<R> {
     fn read_extra(
         &mut self,
         kind: Extra,
-        msg: &DynamicMessage,
+        info: &MessageInfo,
+        payload: &[u8],
         index: usize,
     ) -> Result<Option<ExtraData>> {
         Ok(Some(match kind {
             Extra::None => return Ok(None),
             Extra::PipeData => {
-                ExtraData::Bytes(self.read_bytes(field_u64(msg, "bytes"), "pipe data")?)
+                ExtraData::Bytes(self.read_bytes(wire_u64(info, payload, "bytes"), "pipe data")?)
             }
-            Extra::SkQueue => {
-                ExtraData::Bytes(self.read_bytes(field_u64(msg, "length"), "socket queue data")?)
-            }
+            Extra::SkQueue => ExtraData::Bytes(
+                self.read_bytes(wire_u64(info, payload, "length"), "socket queue data")?,
+            ),
             Extra::BpfmapData => {
-                let len = field_u64(msg, "keys_bytes") + field_u64(msg, "values_bytes");
+                let len =
+                    wire_u64(info, payload, "keys_bytes") + wire_u64(info, payload, "values_bytes");
                 ExtraData::Bytes(self.read_bytes(len, "bpf map data")?)
             }
             Extra::TcpStream => {
-                let inq = self.read_bytes(field_u64(msg, "inq_len"), "tcp receive queue")?;
-                let outq = self.read_bytes(field_u64(msg, "outq_len"), "tcp send queue")?;
+                let inq =
+                    self.read_bytes(wire_u64(info, payload, "inq_len"), "tcp receive queue")?;
+                let outq =
+                    self.read_bytes(wire_u64(info, payload, "outq_len"), "tcp send queue")?;
                 ExtraData::Tcp { inq, outq }
             }
             Extra::IpcShm => {
-                if field_u64(msg, "in_pagemaps") != 0 {
+                if wire_u64(info, payload, "in_pagemaps") != 0 {
                     return Ok(None);
                 }
-                let size = field_u64(msg, "size");
+                let size = wire_u64(info, payload, "size");
                 let mut data = self.read_bytes(round_up(size, 4), "shm segment data")?;
                 data.truncate(usize::try_from(size).unwrap_or(usize::MAX));
                 ExtraData::Bytes(data)
             }
             Extra::IpcSem => {
-                let n = field_u64(msg, "nsems");
+                let n = wire_u64(info, payload, "nsems");
                 let raw = self.read_bytes(round_up(2 * n, 8), "semaphore values")?;
                 ExtraData::Sems(
                     raw.chunks_exact(2)
@@ -342,8 +399,8 @@ impl<R: Read> ImageReader<R> {
                 )
             }
             Extra::IpcMsg => {
-                let qnum = field_u64(msg, "qnum");
-                let info = schema().message("ipc_msg").ok_or_else(|| Error::BadExtra {
+                let qnum = wire_u64(info, payload, "qnum");
+                let msg_info = schema().message("ipc_msg").ok_or_else(|| Error::BadExtra {
                     index,
                     offset: self.offset,
                     detail: "ipc_msg missing from the schema".to_owned(),
@@ -351,7 +408,7 @@ impl<R: Read> ImageReader<R> {
                 let mut msgs = Vec::new();
                 for _ in 0..qnum {
                     let at = self.offset;
-                    let Some(m) = self.read_message(info, index, at)? else {
+                    let Some(buf) = self.read_payload(index, at)? else {
                         return Err(Error::Truncated {
                             offset: at,
                             expected: "a queued message",
@@ -359,7 +416,8 @@ impl<R: Read> ImageReader<R> {
                             found: 0,
                         });
                     };
-                    let msize = field_u64(&m, "msize");
+                    let m = decode_checked(msg_info, &buf, index, at)?;
+                    let msize = wire_u64(msg_info, &buf, "msize");
                     let mut text = self.read_bytes(round_up(msize, 8), "message text")?;
                     text.truncate(usize::try_from(msize).unwrap_or(usize::MAX));
                     msgs.push((m, text));
@@ -377,7 +435,10 @@ impl<R: Read> Iterator for ImageReader<R> {
         if self.done {
             return None;
         }
-        match self.next_entry() {
+        match self
+            .raw_entry()
+            .and_then(|e| e.map(RawEntry::decode).transpose())
+        {
             Ok(Some(e)) => Some(Ok(e)),
             Ok(None) => {
                 self.done = true;

@@ -38,5 +38,5 @@ pub mod schema;
 pub mod text;
 
 pub use error::{Error, Result};
-pub use framing::{Entry, ExtraData, ImageReader, ImageWriter};
+pub use framing::{Entry, ExtraData, ImageReader, ImageWriter, RawEntry};
 pub use registry::ImageDesc;

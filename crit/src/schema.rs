@@ -50,6 +50,14 @@ pub struct FieldInfo {
     pub desc: FieldDescriptor,
     /// How to show it.
     pub fmt: FieldFmt,
+    /// The field's name (cached from the descriptor).
+    pub name: String,
+    /// The field's type (cached from the descriptor).
+    pub kind: Kind,
+    /// The field is repeated.
+    pub list: bool,
+    /// For message fields: the index of the message's info in the schema.
+    pub sub: Option<usize>,
 }
 
 /// A message's fields, in declaration order and by number.
@@ -59,15 +67,20 @@ pub struct MessageInfo {
     pub desc: MessageDescriptor,
     /// Fields in declaration order (the order python crit's encoder walks).
     pub fields: Vec<FieldInfo>,
-    by_number: HashMap<u32, usize>,
+    by_number: Vec<u32>,
+    required: Vec<u32>,
 }
 
 impl MessageInfo {
     /// The field with this number.
     pub fn field(&self, number: u32) -> Option<&FieldInfo> {
-        self.by_number
-            .get(&number)
-            .and_then(|&i| self.fields.get(i))
+        let i = *self.by_number.get(usize::try_from(number).ok()?)?;
+        self.fields.get(usize::try_from(i).ok()?)
+    }
+
+    /// Numbers of the required fields, ascending.
+    pub fn required(&self) -> &[u32] {
+        &self.required
     }
 }
 
@@ -75,7 +88,8 @@ impl MessageInfo {
 #[derive(Debug)]
 pub struct Schema {
     pool: DescriptorPool,
-    messages: HashMap<String, MessageInfo>,
+    messages: Vec<MessageInfo>,
+    by_name: HashMap<String, usize>,
 }
 
 static SCHEMA: LazyLock<Schema> = LazyLock::new(Schema::load);
@@ -121,26 +135,53 @@ impl Schema {
         }
         let pool = DescriptorPool::from_file_descriptor_set(fds)
             .expect("descriptor set built by build.rs is valid");
-        let mut messages = HashMap::new();
+        let index: HashMap<String, usize> = pool
+            .all_messages()
+            .enumerate()
+            .map(|(i, m)| (m.full_name().to_owned(), i))
+            .collect();
+        let mut messages = Vec::new();
         for desc in pool.all_messages() {
             let mut fields = Vec::new();
-            let mut by_number = HashMap::new();
+            let max = desc.fields().map(|f| f.number()).max().unwrap_or(0);
+            // field numbers in CRIU's schema are small: index them directly
+            let mut by_number = vec![u32::MAX; max as usize + 1];
             for field in desc.fields() {
                 let mut fmt = fmts.remove(field.full_name()).unwrap_or_default();
                 fmt.text = text.contains(field.full_name());
-                by_number.insert(field.number(), fields.len());
-                fields.push(FieldInfo { desc: field, fmt });
+                by_number[field.number() as usize] = fields.len() as u32;
+                let kind = field.kind();
+                let sub = match &kind {
+                    Kind::Message(m) => index.get(m.full_name()).copied(),
+                    _ => None,
+                };
+                fields.push(FieldInfo {
+                    name: field.name().to_owned(),
+                    list: field.is_list(),
+                    kind,
+                    sub,
+                    desc: field,
+                    fmt,
+                });
             }
-            messages.insert(
-                desc.full_name().to_owned(),
-                MessageInfo {
-                    desc,
-                    fields,
-                    by_number,
-                },
-            );
+            let mut required: Vec<u32> = fields
+                .iter()
+                .filter(|f| f.desc.is_required())
+                .map(|f| f.desc.number())
+                .collect();
+            required.sort_unstable();
+            messages.push(MessageInfo {
+                desc,
+                fields,
+                by_number,
+                required,
+            });
         }
-        Schema { pool, messages }
+        Schema {
+            pool,
+            messages,
+            by_name: index,
+        }
     }
 
     /// The descriptor pool (strings appear as bytes).
@@ -150,13 +191,18 @@ impl Schema {
 
     /// A message by its full name, e.g. `mm_entry`.
     pub fn message(&self, name: &str) -> Option<&MessageInfo> {
-        self.messages.get(name)
+        self.by_name.get(name).and_then(|&i| self.messages.get(i))
+    }
+
+    /// The info of a field's message type.
+    pub fn sub(&self, field: &FieldInfo) -> Option<&MessageInfo> {
+        field.sub.and_then(|i| self.messages.get(i))
     }
 
     /// The info of a message field's type, for a field of kind message.
     pub fn message_of(&self, field: &FieldDescriptor) -> Option<&MessageInfo> {
         match field.kind() {
-            Kind::Message(m) => self.messages.get(m.full_name()),
+            Kind::Message(m) => self.message(m.full_name()),
             _ => None,
         }
     }

@@ -10,11 +10,12 @@ pub mod opts;
 pub mod out;
 pub mod parse;
 pub mod to_json;
+pub mod wire;
 
 use std::io::{BufRead, Read, Write};
 
 use crate::error::{Error, Result};
-use crate::framing::{Entry, ExtraData, ImageReader, ImageWriter};
+use crate::framing::{Entry, ExtraData, ImageReader, ImageWriter, RawEntry};
 use crate::registry::{self, Extra, ImageDesc, Layout};
 use crate::schema::{schema, MessageInfo};
 use out::Out;
@@ -69,6 +70,60 @@ pub fn entry_to_json(
     .map_err(|e| at_entry(e, entry.index))
 }
 
+/// Writes one entry read by [`ImageReader::next_raw`] as JSON: straight from
+/// the wire bytes, or through a decoded message where protobuf's merge rules
+/// are needed. Both give the same text.
+pub fn raw_entry_to_json(
+    buf: &mut Vec<u8>,
+    desc: &ImageDesc,
+    raw: RawEntry,
+    opts: JsonOptions,
+    depth: usize,
+) -> Result<()> {
+    let start = buf.len();
+    let fast = {
+        let mut out = Out::new(buf, opts.pretty, depth);
+        let mut obj = out.object();
+        match wire::write_fields(
+            &mut out,
+            &mut obj,
+            raw.message,
+            &raw.payload,
+            opts.pretty,
+            false,
+        ) {
+            Ok(()) => {
+                let ghost = desc.layout == Layout::GhostFile;
+                to_json::write_extra_member(
+                    &mut out,
+                    &mut obj,
+                    raw.extra.as_ref(),
+                    opts.nopl,
+                    ghost,
+                )
+                .map_err(|e| at_entry(e, raw.index))?;
+                out.close(obj);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    };
+    match fast {
+        Ok(()) => Ok(()),
+        Err(wire::WireError::Fallback) => {
+            buf.truncate(start);
+            let entry = raw.decode()?;
+            entry_to_json(buf, desc, &entry, opts, depth)
+        }
+        Err(wire::WireError::Invalid(detail)) => Err(Error::Protobuf {
+            index: raw.index,
+            offset: raw.offset,
+            message: raw.message.desc.full_name().to_owned(),
+            detail,
+        }),
+    }
+}
+
 fn at_entry(e: Error, index: usize) -> Error {
     match e {
         Error::JsonShape { path, detail, .. } => Error::JsonShape {
@@ -91,11 +146,12 @@ pub fn decode<R: Read, W: Write>(reader: ImageReader<R>, mut w: W, opts: JsonOpt
     out.str(desc.name.as_bytes());
     out.key(&mut top, "entries");
     let mut arr = out.array();
-    for entry in reader {
-        let entry = entry?;
+    let mut reader = reader;
+    while let Some(raw) = reader.next_raw() {
+        let raw = raw?;
         out.item(&mut arr);
         let buf = out_buf(&mut out);
-        entry_to_json(buf, desc, &entry, opts, 2)?;
+        raw_entry_to_json(buf, desc, raw, opts, 2)?;
         if buf.len() >= FLUSH_AT {
             w.write_all(buf).map_err(|e| Error::io("writing JSON", e))?;
             buf.clear();

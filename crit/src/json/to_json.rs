@@ -95,26 +95,9 @@ fn write_value(
                 .ok_or_else(|| shape(fi.desc.name(), "a known message"))?;
             write_message(out, info, m, pretty, hex)?;
         }
-        Value::Bytes(b) => {
-            if fi.fmt.text {
-                out.str(b);
-            } else if fi.fmt.conv.as_deref() == Some("unix_name") {
-                out.str(&qp_encode(b));
-            } else {
-                out.str(base64_mime(b).as_bytes());
-            }
-        }
+        Value::Bytes(b) => write_bytes(out, fi, b),
         Value::String(s) => out.str(s.as_bytes()),
-        Value::EnumNumber(n) => {
-            let name = match fi.desc.kind() {
-                prost_reflect::Kind::Enum(e) => e.get_value(*n).map(|v| v.name().to_owned()),
-                _ => None,
-            };
-            match name {
-                Some(name) => out.str(name.as_bytes()),
-                None => out.int(i64::from(*n)),
-            }
-        }
+        Value::EnumNumber(n) => write_enum(out, fi, *n),
         Value::Bool(b) => out.bool(*b),
         Value::I32(n) => write_int(out, fi, i128::from(*n), pretty, hex),
         Value::I64(n) => write_int(out, fi, i128::from(*n), pretty, hex),
@@ -125,6 +108,30 @@ fn write_value(
         }
     }
     Ok(())
+}
+
+/// Writes a bytes (or string) field: text as a string, unix names in
+/// quoted-printable, anything else in MIME base64.
+pub fn write_bytes(out: &mut Out<'_>, fi: &FieldInfo, b: &[u8]) {
+    if fi.fmt.text {
+        out.str(b);
+    } else if fi.fmt.conv.as_deref() == Some("unix_name") {
+        out.str(&qp_encode(b));
+    } else {
+        out.str(base64_mime(b).as_bytes());
+    }
+}
+
+/// Writes an enum value by name (by number when the schema has no name).
+pub fn write_enum(out: &mut Out<'_>, fi: &FieldInfo, n: i32) {
+    let name = match fi.desc.kind() {
+        prost_reflect::Kind::Enum(e) => e.get_value(n),
+        _ => None,
+    };
+    match name {
+        Some(v) => out.str(v.name().as_bytes()),
+        None => out.int(i64::from(n)),
+    }
 }
 
 fn plain_int(out: &mut Out<'_>, v: i128) {
@@ -142,7 +149,9 @@ fn hex_string(v: i128) -> String {
     }
 }
 
-fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: bool) {
+/// Writes an integer; in pretty mode in the form the field's options select
+/// (`hex` already includes inherited hex).
+pub fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: bool) {
     if !pretty {
         return plain_int(out, v);
     }
@@ -199,19 +208,33 @@ pub fn write_entry(
 ) -> Result<()> {
     let mut obj = out.object();
     write_fields(out, &mut obj, info, &entry.message, pretty, false)?;
-    if let Some(extra) = &entry.extra {
-        if nopl {
-            // python crit drops ghost-file data silently with --nopl
-            if !ghost {
-                out.key(&mut obj, "extra");
-                out.str(format!("... <{}>", human_size(extra.payload_len())).as_bytes());
-            }
-        } else {
-            out.key(&mut obj, "extra");
-            write_extra(out, extra)?;
-        }
-    }
+    write_extra_member(out, &mut obj, entry.extra.as_ref(), nopl, ghost)?;
     out.close(obj);
+    Ok(())
+}
+
+/// Writes `"extra"`, the data that followed an entry, as the object's last
+/// member; with `nopl` only its size.
+pub fn write_extra_member(
+    out: &mut Out<'_>,
+    obj: &mut Open,
+    extra: Option<&ExtraData>,
+    nopl: bool,
+    ghost: bool,
+) -> Result<()> {
+    let Some(extra) = extra else {
+        return Ok(());
+    };
+    if nopl {
+        // python crit drops ghost-file data silently with --nopl
+        if !ghost {
+            out.key(obj, "extra");
+            out.str(format!("... <{}>", human_size(extra.payload_len())).as_bytes());
+        }
+    } else {
+        out.key(obj, "extra");
+        write_extra(out, extra)?;
+    }
     Ok(())
 }
 

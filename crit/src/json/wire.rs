@@ -1,0 +1,302 @@
+//! The fast path of decoding: protobuf wire bytes straight to JSON, driven
+//! by the schema, without building a message in between. It gives the same
+//! text as converting a decoded `DynamicMessage` ([`super::to_json`]); for the
+//! rare input it does not handle (a non-repeated message field given twice,
+//! which protobuf merges) it says so and the caller takes the slow path.
+
+use prost_reflect::Kind;
+
+use super::out::Out;
+use super::to_json::{write_bytes, write_enum, write_int};
+use crate::schema::{schema, FieldInfo, MessageInfo};
+
+/// Why the fast path stopped.
+#[derive(Debug)]
+pub enum WireError {
+    /// The bytes are not a valid message of the type.
+    Invalid(String),
+    /// Valid, but needs protobuf's merge rules: use the slow path.
+    Fallback,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Raw<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Len(&'a [u8]),
+}
+
+fn invalid(s: impl Into<String>) -> WireError {
+    WireError::Invalid(s.into())
+}
+
+/// Reads a varint at `*pos`.
+pub fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v: u64 = 0;
+    for shift in (0..70).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        if shift == 63 && b > 1 {
+            return None;
+        }
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+fn fields(buf: &[u8]) -> Result<Vec<(u32, Raw<'_>)>, WireError> {
+    let mut out = Vec::with_capacity(16);
+    let mut pos = 0;
+    while pos < buf.len() {
+        let key = varint(buf, &mut pos).ok_or_else(|| invalid("bad field key"))?;
+        let number = u32::try_from(key >> 3).map_err(|_| invalid("field number out of range"))?;
+        if number == 0 {
+            return Err(invalid("field number 0"));
+        }
+        let raw = match key & 7 {
+            0 => Raw::Varint(varint(buf, &mut pos).ok_or_else(|| invalid("bad varint"))?),
+            1 => {
+                let b = buf
+                    .get(pos..pos + 8)
+                    .ok_or_else(|| invalid("truncated fixed64"))?;
+                pos += 8;
+                Raw::Fixed64(u64::from_le_bytes(
+                    b.try_into().map_err(|_| invalid("fixed64"))?,
+                ))
+            }
+            5 => {
+                let b = buf
+                    .get(pos..pos + 4)
+                    .ok_or_else(|| invalid("truncated fixed32"))?;
+                pos += 4;
+                Raw::Fixed32(u32::from_le_bytes(
+                    b.try_into().map_err(|_| invalid("fixed32"))?,
+                ))
+            }
+            2 => {
+                let len = varint(buf, &mut pos).ok_or_else(|| invalid("bad length"))?;
+                let end = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| pos.checked_add(l))
+                    .filter(|&e| e <= buf.len())
+                    .ok_or_else(|| invalid(format!("field {number}: length {len} past the end")))?;
+                let s = &buf[pos..end];
+                pos = end;
+                Raw::Len(s)
+            }
+            // groups are not used by CRIU; keep them for the slow path to judge
+            _ => return Err(WireError::Fallback),
+        };
+        out.push((number, raw));
+    }
+    Ok(out)
+}
+
+/// The last varint value of top-level field `number` (0 when absent).
+pub fn field_varint(buf: &[u8], number: u32) -> u64 {
+    let Ok(fs) = fields(buf) else {
+        return 0;
+    };
+    fs.iter()
+        .rev()
+        .find_map(|(n, r)| match r {
+            Raw::Varint(v) if *n == number => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// A scalar value as it goes to JSON.
+enum Scalar<'a> {
+    Int(i128),
+    Bool(bool),
+    Enum(i32),
+    Bytes(&'a [u8]),
+}
+
+fn scalar<'a>(fi: &FieldInfo, raw: Raw<'a>) -> Result<Scalar<'a>, WireError> {
+    let kind = &fi.kind;
+    let wrong = || invalid(format!("field {}: wrong wire type", fi.name));
+    Ok(match (kind, raw) {
+        (Kind::Int32, Raw::Varint(v)) => Scalar::Int(i128::from(v as i32)),
+        (Kind::Int64, Raw::Varint(v)) => Scalar::Int(i128::from(v as i64)),
+        (Kind::Uint32, Raw::Varint(v)) => Scalar::Int(i128::from(v as u32)),
+        (Kind::Uint64, Raw::Varint(v)) => Scalar::Int(i128::from(v)),
+        (Kind::Sint32, Raw::Varint(v)) => {
+            let v = v as u32;
+            Scalar::Int(i128::from(((v >> 1) as i32) ^ -((v & 1) as i32)))
+        }
+        (Kind::Sint64, Raw::Varint(v)) => {
+            Scalar::Int(i128::from(((v >> 1) as i64) ^ -((v & 1) as i64)))
+        }
+        (Kind::Bool, Raw::Varint(v)) => Scalar::Bool(v != 0),
+        (Kind::Enum(_), Raw::Varint(v)) => Scalar::Enum(v as i32),
+        (Kind::Fixed64, Raw::Fixed64(v)) => Scalar::Int(i128::from(v)),
+        (Kind::Sfixed64, Raw::Fixed64(v)) => Scalar::Int(i128::from(v as i64)),
+        (Kind::Fixed32, Raw::Fixed32(v)) => Scalar::Int(i128::from(v)),
+        (Kind::Sfixed32, Raw::Fixed32(v)) => Scalar::Int(i128::from(v as i32)),
+        (Kind::Bytes | Kind::String, Raw::Len(b)) => Scalar::Bytes(b),
+        _ => return Err(wrong()),
+    })
+}
+
+fn packed_values<'a>(
+    fi: &FieldInfo,
+    b: &'a [u8],
+    into: &mut Vec<Scalar<'a>>,
+) -> Result<(), WireError> {
+    let mut pos = 0;
+    while pos < b.len() {
+        let raw = match fi.kind {
+            Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => {
+                let s = b
+                    .get(pos..pos + 8)
+                    .ok_or_else(|| invalid("truncated packed field"))?;
+                pos += 8;
+                Raw::Fixed64(u64::from_le_bytes(
+                    s.try_into().map_err(|_| invalid("packed"))?,
+                ))
+            }
+            Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => {
+                let s = b
+                    .get(pos..pos + 4)
+                    .ok_or_else(|| invalid("truncated packed field"))?;
+                pos += 4;
+                Raw::Fixed32(u32::from_le_bytes(
+                    s.try_into().map_err(|_| invalid("packed"))?,
+                ))
+            }
+            _ => Raw::Varint(varint(b, &mut pos).ok_or_else(|| invalid("bad packed varint"))?),
+        };
+        into.push(scalar(fi, raw)?);
+    }
+    Ok(())
+}
+
+fn write_scalar(out: &mut Out<'_>, fi: &FieldInfo, v: &Scalar<'_>, pretty: bool, hex: bool) {
+    match v {
+        Scalar::Int(n) => write_int(out, fi, *n, pretty, hex || fi.fmt.hex),
+        Scalar::Bool(b) => out.bool(*b),
+        Scalar::Enum(n) => write_enum(out, fi, *n),
+        Scalar::Bytes(b) => write_bytes(out, fi, b),
+    }
+}
+
+/// Writes the fields of a message (wire bytes) into an open object.
+pub fn write_fields(
+    out: &mut Out<'_>,
+    obj: &mut super::out::Open,
+    info: &MessageInfo,
+    buf: &[u8],
+    pretty: bool,
+    hex: bool,
+) -> Result<(), WireError> {
+    let mut fs = fields(buf)?;
+    if !fs.windows(2).all(|w| w[0].0 <= w[1].0) {
+        fs.sort_by_key(|(n, _)| *n);
+    }
+    for req in info.required() {
+        if fs.binary_search_by_key(req, |(n, _)| *n).is_err() {
+            let name = info.field(*req).map(|f| f.desc.name()).unwrap_or("?");
+            return Err(invalid(format!("required field {name} is missing")));
+        }
+    }
+    let mut i = 0;
+    while i < fs.len() {
+        let number = fs[i].0;
+        let mut j = i + 1;
+        while j < fs.len() && fs[j].0 == number {
+            j += 1;
+        }
+        let group = &fs[i..j];
+        i = j;
+        let Some(fi) = info.field(number) else {
+            continue; // unknown field: python crit does not show it either
+        };
+        let is_msg = fi.sub.is_some() || matches!(fi.kind, Kind::Message(_));
+        if fi.list {
+            if is_msg {
+                let sub = schema().sub(fi).ok_or(WireError::Fallback)?;
+                out.key(obj, &fi.name);
+                let mut arr = out.array();
+                for (_, raw) in group {
+                    let Raw::Len(b) = raw else {
+                        return Err(invalid(format!("field {}: wrong wire type", fi.name)));
+                    };
+                    out.item(&mut arr);
+                    let mut o = out.object();
+                    write_fields(out, &mut o, sub, b, pretty, hex || fi.fmt.hex)?;
+                    out.close(o);
+                }
+                out.close(arr);
+                continue;
+            }
+            let mut values = Vec::with_capacity(group.len());
+            for (_, raw) in group {
+                match (raw, &fi.kind) {
+                    (Raw::Len(b), k) if !matches!(k, Kind::Bytes | Kind::String) => {
+                        packed_values(fi, b, &mut values)?
+                    }
+                    (raw, _) => values.push(scalar(fi, *raw)?),
+                }
+            }
+            if values.is_empty() {
+                continue;
+            }
+            out.key(obj, &fi.name);
+            if pretty && fi.fmt.ipadd {
+                let words: Vec<u32> = values
+                    .iter()
+                    .map(|v| match v {
+                        Scalar::Int(n) => *n as u32,
+                        _ => 0,
+                    })
+                    .collect();
+                if words.len() != 1 && words.len() < 4 {
+                    return Err(WireError::Fallback);
+                }
+                let mut arr = out.array();
+                out.item(&mut arr);
+                out.str(super::opts::ip_to_string(&words).as_bytes());
+                out.close(arr);
+                continue;
+            }
+            let mut arr = out.array();
+            for v in &values {
+                out.item(&mut arr);
+                write_scalar(out, fi, v, pretty, hex);
+            }
+            out.close(arr);
+            continue;
+        }
+        if is_msg {
+            if group.len() > 1 {
+                return Err(WireError::Fallback); // protobuf merges repeated occurrences
+            }
+            let Raw::Len(b) = group[0].1 else {
+                return Err(invalid(format!("field {}: wrong wire type", fi.name)));
+            };
+            let sub = schema().sub(fi).ok_or(WireError::Fallback)?;
+            out.key(obj, &fi.name);
+            let mut o = out.object();
+            write_fields(out, &mut o, sub, b, pretty, hex || fi.fmt.hex)?;
+            out.close(o);
+            continue;
+        }
+        // the last occurrence wins; a packed encoding of a singular field is invalid
+        let Some((_, raw)) = group.last() else {
+            continue;
+        };
+        for (_, r) in group {
+            scalar(fi, *r)?;
+        }
+        let v = scalar(fi, *raw)?;
+        out.key(obj, &fi.name);
+        write_scalar(out, fi, &v, pretty, hex);
+    }
+    Ok(())
+}
