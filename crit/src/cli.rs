@@ -52,6 +52,25 @@ enum Cmd {
         #[arg(value_parser = ["ps", "fds", "mems", "rss"])]
         what: String,
     },
+    /// compare two images or two dump directories (exit status: 0 same, 1 different, 2 trouble)
+    Diff {
+        /// an image file or a dump directory
+        a: PathBuf,
+        /// the image or directory to compare it with
+        b: PathBuf,
+        /// write the differences as JSON
+        #[arg(long)]
+        json: bool,
+        /// hide differences matching PATTERN: "FILE PATH" or one word, with * and ? (repeatable)
+        #[arg(long, value_name = "PATTERN")]
+        ignore: Vec<String>,
+        /// hide what always changes between two dumps of one program (registers, timer remainders, kernel object ids, dump statistics)
+        #[arg(long)]
+        same_program: bool,
+        /// color the text output
+        #[arg(long, default_value = "auto", value_parser = ["auto", "always", "never"])]
+        color: String,
+    },
     /// convert criu image from binary to human-readable json
     Show {
         #[arg(value_name = "in")]
@@ -112,6 +131,21 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Show { input, nopl } => decode(Some(&input), None, JsonOptions { pretty: true, nopl }),
         Cmd::Encode { input, output } => encode(input.as_deref(), output.as_deref()),
         Cmd::Info { input } => info(&input),
+        Cmd::Diff {
+            a,
+            b,
+            json,
+            ignore,
+            same_program,
+            color,
+        } => {
+            let opts = crit::diff::Options {
+                ignore,
+                same_program,
+            };
+            // diff(1)'s exit status (1 means "different"), not run()'s
+            std::process::exit(crit::diff::main(&a, &b, &opts, json, &color))
+        }
         Cmd::X { dir, what } => {
             let text = crit::explore::explore(&dir, &what)
                 .with_context(|| format!("exploring {}", dir.display()))?;

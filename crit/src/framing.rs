@@ -30,6 +30,9 @@ use crate::schema::{schema, MessageInfo};
 /// processes with very many mappings, stay far below it).
 pub const MAX_ENTRY: u64 = 1 << 30;
 
+/// Payloads up to this size are read into a buffer allocated up front.
+const SMALL_READ: u64 = 4096;
+
 /// One entry of an image: its message and the data that followed it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -200,6 +203,35 @@ impl<R: Read> ImageReader<R> {
     }
 
     fn read_bytes(&mut self, len: u64, expected: &'static str) -> Result<Vec<u8>> {
+        // small lengths are allocated at once (cheap whatever the file says);
+        // larger ones grow only as bytes arrive
+        if len <= SMALL_READ {
+            let mut buf = vec![0u8; len as usize];
+            let mut got = 0;
+            while got < buf.len() {
+                match self.inner.read(&mut buf[got..]) {
+                    Ok(0) => break,
+                    Ok(n) => got += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(Error::io(
+                            format!("reading {expected} at byte {}", self.offset),
+                            e,
+                        ))
+                    }
+                }
+            }
+            if got as u64 != len {
+                return Err(Error::Truncated {
+                    offset: self.offset,
+                    expected,
+                    needed: len,
+                    found: got as u64,
+                });
+            }
+            self.offset += len;
+            return Ok(buf);
+        }
         let mut buf = Vec::new();
         (&mut self.inner)
             .take(len)

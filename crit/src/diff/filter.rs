@@ -19,6 +19,9 @@ pub static SAME_PROGRAM: &[&str] = &[
     // when and by which criu run the dump was made
     "inventory.img dump_uptime",
     "inventory.img dump_criu_run_id",
+    // the clocks at dump time (time namespace offsets are saved as readings)
+    "timens-*.img monotonic",
+    "timens-*.img boottime",
     // registers: the program runs between dumps
     "core-*.img thread_info.gpregs",
     "core-*.img thread_info.fpregs",

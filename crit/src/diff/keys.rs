@@ -406,7 +406,9 @@ pub fn idents<'a>(key: Key, items: &'a [Json]) -> Vec<(Ident, &'a Json)> {
                     _ => continue,
                 };
                 let label = match k {
-                    Json::Int(n) => u64::try_from(*n).map_or_else(|_| n.to_string(), |n| named(names, n)),
+                    Json::Int(n) => {
+                        u64::try_from(*n).map_or_else(|_| n.to_string(), |n| named(names, n))
+                    }
                     k => super::render::plain(k),
                 };
                 push(vec![part(Some(k))], label, v);

@@ -34,7 +34,7 @@ impl Sink for Collect {
         Ok(())
     }
     fn trouble(&mut self, file: &Path, e: &Error) -> Result<()> {
-        self.troubles.push(format!("{}: {e}", file.display()));
+        self.troubles.push(trouble_text(file, e));
         Ok(())
     }
     fn finish(&mut self, _: &Summary) -> Result<()> {
@@ -96,6 +96,17 @@ fn write_json(out: &mut Out<'_>, v: &Json) {
             }
             out.close(o);
         }
+    }
+}
+
+/// `file: error`, or just the error when it names the file already.
+pub fn trouble_text(file: &Path, e: &Error) -> String {
+    let text = e.to_string();
+    let name = file.display().to_string();
+    if text.contains(&name) {
+        text
+    } else {
+        format!("{name}: {text}")
     }
 }
 
@@ -181,10 +192,9 @@ impl<W: Write, E: Write> Sink for Text<W, E> {
                     What::Bytes { a, b } if a == b => {
                         self.paint(YELLOW, &format!("contents differ ({a} bytes)"))
                     }
-                    What::Bytes { a, b } => self.paint(
-                        YELLOW,
-                        &format!("contents differ ({a} bytes -> {b} bytes)"),
-                    ),
+                    What::Bytes { a, b } => {
+                        self.paint(YELLOW, &format!("contents differ ({a} bytes -> {b} bytes)"))
+                    }
                     What::OnlyInA | What::OnlyInB => String::new(),
                 };
                 line.push_str(&detail);
@@ -197,7 +207,7 @@ impl<W: Write, E: Write> Sink for Text<W, E> {
     fn trouble(&mut self, file: &Path, e: &Error) -> Result<()> {
         // the differences so far must come before the complaint
         self.out.flush().map_err(io)?;
-        writeln!(self.err, "crit diff: {}: {e}", file.display()).map_err(io)
+        writeln!(self.err, "crit diff: {}", trouble_text(file, e)).map_err(io)
     }
 
     fn finish(&mut self, _: &Summary) -> Result<()> {
@@ -313,7 +323,7 @@ impl<W: Write, E: Write> Sink for JsonOut<W, E> {
     }
 
     fn trouble(&mut self, file: &Path, e: &Error) -> Result<()> {
-        let text = format!("{}: {e}", file.display());
+        let text = trouble_text(file, e);
         writeln!(self.err, "crit diff: {text}").map_err(io)?;
         self.errors.push(text);
         Ok(())
@@ -348,7 +358,10 @@ mod tests {
     #[test]
     fn plain_values() {
         let s = |t: &str| Json::Str(t.as_bytes().to_vec());
-        assert_eq!(plain(&s("PROT_READ | PROT_WRITE")), "PROT_READ | PROT_WRITE");
+        assert_eq!(
+            plain(&s("PROT_READ | PROT_WRITE")),
+            "PROT_READ | PROT_WRITE"
+        );
         assert_eq!(plain(&s("0x7f3a1000")), "0x7f3a1000");
         assert_eq!(plain(&s("")), "\"\"");
         assert_eq!(plain(&s("a\nb")), "\"a\\nb\"");

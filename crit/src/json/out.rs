@@ -102,6 +102,26 @@ impl<'a> Out<'a> {
         v.write_to(self.buf);
     }
 
+    /// Writes `"0x..."` (python's `"0x%x"`, `"-0x..."` for negatives).
+    pub fn hex(&mut self, v: i128) {
+        const H: &[u8; 16] = b"0123456789abcdef";
+        self.buf
+            .extend_from_slice(if v < 0 { b"\"-0x" } else { b"\"0x" });
+        let mut u = v.unsigned_abs();
+        let mut tmp = [0u8; 32];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            tmp[i] = H[(u & 15) as usize];
+            u >>= 4;
+            if u == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&tmp[i..]);
+        self.buf.push(b'"');
+    }
+
     /// Writes a bool.
     pub fn bool(&mut self, b: bool) {
         self.raw(if b { b"true" } else { b"false" });
@@ -112,6 +132,13 @@ impl<'a> Out<'a> {
     /// written as a lone surrogate `\udcXX` (python's `surrogateescape`).
     pub fn str(&mut self, s: &[u8]) {
         self.buf.push(b'"');
+        if s.iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+        {
+            self.buf.extend_from_slice(s);
+            self.buf.push(b'"');
+            return;
+        }
         for chunk in s.utf8_chunks() {
             self.escape_valid(chunk.valid());
             for &b in chunk.invalid() {

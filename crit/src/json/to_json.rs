@@ -156,7 +156,7 @@ pub fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: 
         return plain_int(out, v);
     }
     if hex {
-        return out.str(hex_string(v).as_bytes());
+        return out.hex(v);
     }
     let unsigned = u64::try_from(v).ok();
     if let (Some(dev), Some(u)) = (fi.fmt.dev, unsigned) {

@@ -1,0 +1,260 @@
+//! Comparing decoded entries as value trees.
+//!
+//! An entry becomes the JSON `crit show` prints for it (so values read as
+//! there: hex addresses, flag names), parsed back into a [`Json`] tree. Two
+//! trees are walked together with the schema at hand: objects member by
+//! member, lists element by element matched by identity ([`super::keys`]),
+//! anything else compared as a value. Only leaves that differ, and elements
+//! present on one side only, are reported.
+
+use std::collections::BTreeMap;
+
+use super::filter::Filter;
+use super::keys::{self, Ident, Key, Part};
+use super::render::Sink;
+use super::{Change, What};
+use crate::error::Result;
+use crate::framing::{Entry, ExtraData};
+use crate::json::parse::{Json, Parser};
+use crate::json::{self, JsonOptions};
+use crate::registry::ImageDesc;
+use crate::schema::{schema, MessageInfo};
+
+/// Reports differences found in one file.
+pub struct Walk<'a> {
+    /// The file's name in paths.
+    pub file: &'a str,
+    /// What not to report.
+    pub filter: &'a Filter,
+    /// Where differences go.
+    pub sink: &'a mut dyn Sink,
+    /// Differences reported so far.
+    pub count: u64,
+    /// Problems reported so far.
+    pub troubles: u64,
+}
+
+impl Walk<'_> {
+    /// Reports one difference unless the filter hides it.
+    pub fn emit(&mut self, path: &str, what: What, range: Option<(u64, u64)>) -> Result<()> {
+        if self.filter.path(self.file, path) {
+            return Ok(());
+        }
+        self.count += 1;
+        self.sink.change(&Change {
+            file: self.file.to_owned(),
+            path: path.to_owned(),
+            what,
+            range,
+        })
+    }
+
+    /// Compares two values of message type `info` (when known) at `path`.
+    pub fn value(
+        &mut self,
+        path: &str,
+        info: Option<&MessageInfo>,
+        a: &Json,
+        b: &Json,
+    ) -> Result<()> {
+        if a == b || self.filter.path(self.file, path) {
+            return Ok(());
+        }
+        match (a, b) {
+            (Json::Obj(ma), Json::Obj(mb)) => self.object(path, info, ma, mb),
+            (Json::Arr(la), Json::Arr(lb)) => self.list(path, Key::Position, None, la, lb),
+            _ => self.emit(
+                path,
+                What::Changed {
+                    a: a.clone(),
+                    b: b.clone(),
+                },
+                None,
+            ),
+        }
+    }
+
+    fn object(
+        &mut self,
+        path: &str,
+        info: Option<&MessageInfo>,
+        ma: &[(Vec<u8>, Json)],
+        mb: &[(Vec<u8>, Json)],
+    ) -> Result<()> {
+        // members in A's order, then those only B has, in B's order
+        let mut names: Vec<&[u8]> = ma.iter().map(|(k, _)| k.as_slice()).collect();
+        for (k, _) in mb {
+            if !names.contains(&k.as_slice()) {
+                names.push(k);
+            }
+        }
+        for name in names {
+            let text = String::from_utf8_lossy(name);
+            let sub = join(path, &text);
+            let field = info.and_then(|i| i.fields.iter().find(|f| f.desc.name() == text));
+            let sub_info = field.and_then(|f| schema().message_of(&f.desc));
+            match (member(ma, name), member(mb, name)) {
+                (Some(Json::Arr(la)), Some(Json::Arr(lb))) => {
+                    if la == lb || self.filter.path(self.file, &sub) {
+                        continue;
+                    }
+                    let key = keys::key_for(
+                        info.map(|i| i.desc.full_name()),
+                        Some(&text),
+                        sub_info.map(|i| i.desc.full_name()),
+                    );
+                    self.list(&sub, key, sub_info, la, lb)?;
+                }
+                (Some(a), Some(b)) => self.value(&sub, sub_info, a, b)?,
+                (Some(a), None) => self.emit(&sub, What::Removed(Some(a.clone())), None)?,
+                (None, Some(b)) => self.emit(&sub, What::Added(Some(b.clone())), None)?,
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares two lists whose elements are matched by `key`.
+    pub fn list(
+        &mut self,
+        path: &str,
+        key: Key,
+        info: Option<&MessageInfo>,
+        la: &[Json],
+        lb: &[Json],
+    ) -> Result<()> {
+        type Pair<'j> = (Option<(Ident, &'j Json)>, Option<(Ident, &'j Json)>);
+        let mut all: BTreeMap<(Vec<Part>, usize), Pair<'_>> = BTreeMap::new();
+        for (id, v) in keys::idents(key, la) {
+            let k = (id.parts.clone(), id.nth);
+            all.entry(k).or_default().0 = Some((id, v));
+        }
+        for (id, v) in keys::idents(key, lb) {
+            let k = (id.parts.clone(), id.nth);
+            all.entry(k).or_default().1 = Some((id, v));
+        }
+        let set = key == Key::Set;
+        for (_, pair) in all {
+            match pair {
+                (Some((id, a)), Some((_, b))) => {
+                    self.value(&format!("{path}{}", id.segment()), info, a, b)?;
+                }
+                (Some((id, a)), None) => {
+                    let v = (!set).then(|| a.clone());
+                    self.emit(&format!("{path}{}", id.segment()), What::Removed(v), None)?;
+                }
+                (None, Some((id, b))) => {
+                    let v = (!set).then(|| b.clone());
+                    self.emit(&format!("{path}{}", id.segment()), What::Added(v), None)?;
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Compares the entries of two images of kind `desc`. An image of one
+    /// entry on each side (mm, core, inventory...) is compared at the top:
+    /// its paths start with field names.
+    pub fn entries(&mut self, desc: &ImageDesc, la: &[Json], lb: &[Json]) -> Result<()> {
+        // images whose entry 0 has a type of its own (ghost files): the head is
+        // compared at the top, the others as a list
+        let split = json::entry_message(desc, 0).map(|i| i.desc.full_name().to_owned())
+            != json::entry_message(desc, 1).map(|i| i.desc.full_name().to_owned());
+        if split {
+            let h0 = json::entry_message(desc, 0);
+            match (la.first(), lb.first()) {
+                (Some(a), Some(b)) => self.value("", h0, a, b)?,
+                (Some(a), None) => self.emit("", What::Removed(Some(a.clone())), None)?,
+                (None, Some(b)) => self.emit("", What::Added(Some(b.clone())), None)?,
+                (None, None) => {}
+            }
+            let info = json::entry_message(desc, 1);
+            let key = keys::key_for(None, None, info.map(|i| i.desc.full_name()));
+            return self.list("", key, info, tail(la), tail(lb));
+        }
+        let info = json::entry_message(desc, 0);
+        let key = keys::key_for(None, None, info.map(|i| i.desc.full_name()));
+        match (la, lb) {
+            ([a], [b]) if key == Key::Position => self.value("", info, a, b),
+            _ => self.list("", key, info, la, lb),
+        }
+    }
+}
+
+fn tail(l: &[Json]) -> &[Json] {
+    l.get(1..).unwrap_or(&[])
+}
+
+/// The member `name` of an object (the last one, as python keeps).
+fn member<'j>(m: &'j [(Vec<u8>, Json)], name: &[u8]) -> Option<&'j Json> {
+    m.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// An entry as `crit show` shows it, with its data (`extra`) summarised:
+/// short data as a string of its bytes, longer data by size and hash.
+pub fn entry_json(desc: &ImageDesc, entry: &Entry) -> Result<Json> {
+    let mut buf = Vec::new();
+    let opts = JsonOptions {
+        pretty: true,
+        nopl: true,
+    };
+    json::entry_to_json(&mut buf, desc, entry, opts, 0)?;
+    let mut v = Parser::new(buf.as_slice()).value()?;
+    if let Json::Obj(members) = &mut v {
+        members.retain(|(k, _)| k != b"extra");
+        if let Some(x) = &entry.extra {
+            members.push((b"extra".to_vec(), extra_json(x)?));
+        }
+    }
+    Ok(v)
+}
+
+/// Data this long or shorter is shown as it is.
+const SHOW_BYTES: usize = 64;
+
+fn bytes_json(b: &[u8]) -> Json {
+    if b.len() <= SHOW_BYTES {
+        return Json::Str(b.to_vec());
+    }
+    // FNV-1a: enough to tell two payloads of one size apart at a glance
+    let hash = b.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &c| {
+        (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+    });
+    Json::Str(format!("<{} bytes, fnv1a {hash:016x}>", b.len()).into_bytes())
+}
+
+fn extra_json(x: &ExtraData) -> Result<Json> {
+    Ok(match x {
+        ExtraData::Bytes(b) => bytes_json(b),
+        ExtraData::Tcp { inq, outq } => Json::Obj(vec![
+            (b"inq".to_vec(), bytes_json(inq)),
+            (b"outq".to_vec(), bytes_json(outq)),
+        ]),
+        ExtraData::Sems(v) => Json::Arr(v.iter().map(|&s| Json::Int(i128::from(s))).collect()),
+        ExtraData::Msgs(msgs) => {
+            let mut items = Vec::with_capacity(msgs.len());
+            if let Some(info) = schema().message("ipc_msg") {
+                for (head, text) in msgs {
+                    let mut buf = Vec::new();
+                    let mut out = crate::json::out::Out::new(&mut buf, false, 0);
+                    crate::json::to_json::write_message(&mut out, info, head, false, false)?;
+                    let mut h = Parser::new(buf.as_slice()).value()?;
+                    if let Json::Obj(m) = &mut h {
+                        m.push((b"text".to_vec(), bytes_json(text)));
+                    }
+                    items.push(h);
+                }
+            }
+            Json::Arr(items)
+        }
+    })
+}
