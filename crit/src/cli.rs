@@ -94,7 +94,7 @@ pub fn main() -> i32 {
         }
     };
     match run(cli) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => exit_code(&e),
     }
 }
@@ -114,7 +114,9 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     1
 }
 
-fn run(cli: Cli) -> Result<()> {
+/// Runs a subcommand; the exit code is 0 except for diff, which exits
+/// like diff(1).
+fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
         Cmd::Decode {
             pretty,
@@ -127,10 +129,13 @@ fn run(cli: Cli) -> Result<()> {
                 pretty,
                 nopl: false,
             },
-        ),
-        Cmd::Show { input, nopl } => decode(Some(&input), None, JsonOptions { pretty: true, nopl }),
-        Cmd::Encode { input, output } => encode(input.as_deref(), output.as_deref()),
-        Cmd::Info { input } => info(&input),
+        )
+        .map(|()| 0),
+        Cmd::Show { input, nopl } => {
+            decode(Some(&input), None, JsonOptions { pretty: true, nopl }).map(|()| 0)
+        }
+        Cmd::Encode { input, output } => encode(input.as_deref(), output.as_deref()).map(|()| 0),
+        Cmd::Info { input } => info(&input).map(|()| 0),
         Cmd::Diff {
             a,
             b,
@@ -143,14 +148,14 @@ fn run(cli: Cli) -> Result<()> {
                 ignore,
                 same_program,
             };
-            // diff(1)'s exit status (1 means "different"), not run()'s
-            std::process::exit(crit::diff::main(&a, &b, &opts, json, &color))
+            // diff(1)'s exit status: 0 same, 1 different, 2 trouble
+            Ok(crit::diff::cli_main(&a, &b, &opts, json, &color))
         }
         Cmd::X { dir, what } => {
             let text = crit::explore::explore(&dir, &what)
                 .with_context(|| format!("exploring {}", dir.display()))?;
             io::stdout().lock().write_all(text.as_bytes())?;
-            Ok(())
+            Ok(0)
         }
     }
 }

@@ -93,7 +93,8 @@ fn enum_name(m: &DynamicMessage, name: &str) -> String {
     }
 }
 
-/// pid, pgid or sid of a pstree entry (python crit falls back to ns_*[0]).
+/// pid, pgid or sid of a pstree entry (python crit falls back to the first
+/// `ns_*` value).
 fn task_id(p: &DynamicMessage, what: &str) -> i128 {
     if get(p, what).is_some() {
         return int(p, what);

@@ -149,6 +149,9 @@ pub struct ImageReader<R> {
     /// Ghost file: the first entry said the data comes in chunks.
     ghost_chunks: bool,
     done: bool,
+    /// Message types of entry 0 and of later entries, looked up once.
+    info_first: Option<&'static MessageInfo>,
+    info_rest: Option<&'static MessageInfo>,
 }
 
 fn field_u64(msg: &DynamicMessage, name: &str) -> u64 {
@@ -176,6 +179,8 @@ impl<R: Read> ImageReader<R> {
             index: 0,
             ghost_chunks: false,
             done: false,
+            info_first: None,
+            info_rest: None,
         };
         let mut magic = r.read_u32("the image magic")?;
         if magic == registry::IMG_COMMON_MAGIC || magic == registry::IMG_SERVICE_MAGIC {
@@ -291,6 +296,19 @@ impl<R: Read> ImageReader<R> {
         })
     }
 
+    fn message_info(&mut self) -> Option<&'static MessageInfo> {
+        let first = self.index == 0;
+        let slot = if first {
+            &mut self.info_first
+        } else {
+            &mut self.info_rest
+        };
+        if slot.is_none() {
+            *slot = crate::json::entry_message(self.desc, self.index);
+        }
+        *slot
+    }
+
     fn message_name(&self) -> &'static str {
         match self.desc.layout {
             Layout::Entries { message, .. } => message,
@@ -341,7 +359,7 @@ impl<R: Read> ImageReader<R> {
         let index = self.index;
         let at = self.offset;
         let name = self.message_name();
-        let info = schema().message(name).ok_or_else(|| Error::Protobuf {
+        let info = self.message_info().ok_or_else(|| Error::Protobuf {
             index,
             offset: at,
             message: name.to_owned(),

@@ -52,6 +52,8 @@ pub struct FieldInfo {
     pub fmt: FieldFmt,
     /// The field's name (cached from the descriptor).
     pub name: String,
+    /// The name as a JSON key, quoted and escaped.
+    pub json_key: Vec<u8>,
     /// The field's type (cached from the descriptor).
     pub kind: Kind,
     /// The field is repeated.
@@ -155,7 +157,10 @@ impl Schema {
                     Kind::Message(m) => index.get(m.full_name()).copied(),
                     _ => None,
                 };
+                let mut json_key = Vec::new();
+                crate::json::out::Out::new(&mut json_key, false, 0).str(field.name().as_bytes());
                 fields.push(FieldInfo {
+                    json_key,
                     name: field.name().to_owned(),
                     list: field.is_list(),
                     kind,

@@ -444,12 +444,13 @@ mod tests {
 
     #[test]
     fn sigactions_skip_kill_and_stop() {
-        let items = vec![Json::Null; 12];
+        let items = vec![Json::Null; 20];
         let ids = idents(key_for(None, None, Some("sa_entry")), &items);
         let labels: Vec<_> = ids.iter().map(|(i, _)| i.label.as_str()).collect();
         assert_eq!(labels[7], "SIGFPE");
         assert_eq!(labels[8], "SIGUSR1");
-        assert_eq!(labels[11], "SIGTERM");
+        assert_eq!(labels[13], "SIGTERM");
+        assert_eq!(labels[17], "SIGTSTP");
     }
 
     #[test]

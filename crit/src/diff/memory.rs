@@ -310,10 +310,8 @@ fn summary(pages: u64, flags: u32) -> Json {
     ])
 }
 
-/// Opens a pagemap and reads its head; the pages file is looked for in
-/// `dir`. A missing pages file is reported through the walk's sink and the
-/// walk goes on without comparing contents.
-fn open_side(path: &Path, dir: &Path, w: &mut Walk<'_>) -> Step<(Side, Json)> {
+/// Opens a pagemap and reads its head.
+fn open_side(path: &Path) -> Step<(Side, Json, Option<u64>)> {
     let input = |e: Error| Fail::Input(path.to_path_buf(), e);
     let f =
         File::open(path).map_err(|e| input(Error::io(format!("opening {}", path.display()), e)))?;
@@ -331,43 +329,56 @@ fn open_side(path: &Path, dir: &Path, w: &mut Walk<'_>) -> Step<(Side, Json)> {
         }
     };
     let head_json = super::tree::entry_json(desc, &head).map_err(input)?;
-    let pages = match uint(&head.message, "pages_id") {
-        Some(id) => {
-            let p = dir.join(format!("pages-{id}.img"));
-            match Pages::open(p.clone()) {
-                Ok(pages) => Some(pages),
-                Err(e) => {
-                    w.troubles += 1;
-                    w.sink.trouble(&p, &e).map_err(Fail::Output)?;
-                    None
-                }
-            }
-        }
-        None => None,
+    let side = Side {
+        path: path.to_path_buf(),
+        entries,
+        pages: None,
+        cur: None,
+        prev_end: 0,
     };
-    Ok((
-        Side {
-            path: path.to_path_buf(),
-            entries,
-            pages,
-            cur: None,
-            prev_end: 0,
-        },
-        head_json,
-    ))
+    Ok((side, head_json, uint(&head.message, "pages_id")))
+}
+
+/// Opens `pages-<id>.img` in `dir`. A missing pages file is reported (once,
+/// if both sides name the same one) and the walk goes on without comparing
+/// contents.
+fn open_pages(
+    w: &mut Walk<'_>,
+    dir: &Path,
+    id: Option<u64>,
+    reported: &mut Vec<PathBuf>,
+) -> Step<Option<Pages>> {
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    let p = dir.join(format!("pages-{id}.img"));
+    match Pages::open(p.clone()) {
+        Ok(pages) => Ok(Some(pages)),
+        Err(e) => {
+            if !reported.contains(&p) {
+                w.troubles += 1;
+                w.sink.trouble(&p, &e).map_err(Fail::Output)?;
+                reported.push(p);
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// Compares two pagemaps (files `a` and `b`, pages files in `dir_a` and
 /// `dir_b`): the heads as values, then memory as address ranges under
 /// `memory[start-end]`.
 pub fn diff(w: &mut Walk<'_>, (a, dir_a): (&Path, &Path), (b, dir_b): (&Path, &Path)) -> Step<()> {
-    let (mut sa, ha) = open_side(a, dir_a, w)?;
-    let (mut sb, hb) = open_side(b, dir_b, w)?;
+    let (mut sa, ha, id_a) = open_side(a)?;
+    let (mut sb, hb, id_b) = open_side(b)?;
     let info = crate::schema::schema().message("pagemap_head");
     w.value("", info, &ha, &hb).map_err(Fail::Output)?;
     if w.filter.path(w.file, "memory") {
         return Ok(());
     }
+    let mut reported = Vec::new();
+    sa.pages = open_pages(w, dir_a, id_a, &mut reported)?;
+    sb.pages = open_pages(w, dir_b, id_b, &mut reported)?;
     let mut runs = Runs::default();
     let (mut buf_a, mut buf_b) = (Vec::new(), Vec::new());
     loop {
@@ -457,6 +468,9 @@ fn compare(
     let mut at = start;
     while at < end {
         let n = ((end - at) / PAGE).min(CHUNK_PAGES);
+        if n == 0 {
+            break; // cannot happen: every bound is page aligned
+        }
         let len = (n * PAGE) as usize;
         buf_a.resize(len, 0);
         buf_b.resize(len, 0);

@@ -434,7 +434,7 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> Result<usize> {
 /// `always`, `never` or `auto` (color when stdout is a terminal and
 /// `NO_COLOR` is not set). A closed stdout (`crit diff A B | head -1`)
 /// ends the diff with status 1: output is only written for differences.
-pub fn main(a: &Path, b: &Path, opts: &Options, json: bool, color: &str) -> i32 {
+pub fn cli_main(a: &Path, b: &Path, opts: &Options, json: bool, color: &str) -> i32 {
     let stdout = io::stdout();
     let color = match color {
         "always" => true,

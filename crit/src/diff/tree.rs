@@ -81,12 +81,21 @@ impl Walk<'_> {
         ma: &[(Vec<u8>, Json)],
         mb: &[(Vec<u8>, Json)],
     ) -> Result<()> {
-        // members in A's order, then those only B has, in B's order
+        // members in A's order, then those only B has; in field order when
+        // the message is known (`extra` and unknown names last)
         let mut names: Vec<&[u8]> = ma.iter().map(|(k, _)| k.as_slice()).collect();
         for (k, _) in mb {
             if !names.contains(&k.as_slice()) {
                 names.push(k);
             }
+        }
+        if let Some(info) = info {
+            names.sort_by_key(|n| {
+                info.fields
+                    .iter()
+                    .position(|f| f.desc.name().as_bytes() == *n)
+                    .unwrap_or(usize::MAX)
+            });
         }
         for name in names {
             let text = String::from_utf8_lossy(name);

@@ -83,6 +83,13 @@ impl<'a> Out<'a> {
         self.buf.extend_from_slice(b": ");
     }
 
+    /// Starts the next object member with a key already quoted and escaped.
+    pub fn key_json(&mut self, c: &mut Open, quoted: &[u8]) {
+        self.item(c);
+        self.buf.extend_from_slice(quoted);
+        self.buf.extend_from_slice(b": ");
+    }
+
     /// Closes a container.
     pub fn close(&mut self, c: Open) {
         self.depth -= 1;
@@ -186,16 +193,28 @@ pub mod itoa_like {
         fn write_to(self, buf: &mut Vec<u8>);
     }
 
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
     fn write_u64(mut v: u64, buf: &mut Vec<u8>) {
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
-        loop {
+        while v >= 100 {
+            let d = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            tmp[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        }
+        if v >= 10 {
+            let d = v as usize * 2;
+            i -= 2;
+            tmp[i..i + 2].copy_from_slice(&PAIRS[d..d + 2]);
+        } else {
             i -= 1;
-            tmp[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if v == 0 {
-                break;
-            }
+            tmp[i] = b'0' + v as u8;
         }
         buf.extend_from_slice(&tmp[i..]);
     }
@@ -235,6 +254,23 @@ mod tests {
         );
         assert_eq!(s("é😀".as_bytes()), r#""\u00e9\ud83d\ude00""#);
         assert_eq!(s(b"a\xffb\xc3"), r#""a\udcffb\udcc3""#);
+    }
+
+    #[test]
+    fn integers() {
+        for v in [0u64, 7, 10, 99, 100, 101, 12345, u64::MAX] {
+            let mut b = Vec::new();
+            Out::new(&mut b, false, 0).int(v);
+            assert_eq!(String::from_utf8(b).unwrap(), v.to_string());
+        }
+        for v in [-1i64, i64::MIN, -100] {
+            let mut b = Vec::new();
+            Out::new(&mut b, false, 0).int(v);
+            assert_eq!(String::from_utf8(b).unwrap(), v.to_string());
+        }
+        let mut b = Vec::new();
+        Out::new(&mut b, false, 0).hex(-255);
+        assert_eq!(b, b"\"-0xff\"");
     }
 
     #[test]

@@ -48,8 +48,48 @@ pub fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-fn fields(buf: &[u8]) -> Result<Vec<(u32, Raw<'_>)>, WireError> {
-    let mut out = Vec::with_capacity(16);
+/// Fields of one message: most CRIU messages have a handful, so they stay
+/// on the stack.
+struct FieldList<'a> {
+    inline: [(u32, Raw<'a>); INLINE],
+    len: usize,
+    heap: Vec<(u32, Raw<'a>)>,
+}
+
+const INLINE: usize = 16;
+
+impl<'a> FieldList<'a> {
+    fn new() -> Self {
+        FieldList {
+            inline: [(0, Raw::Varint(0)); INLINE],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, f: (u32, Raw<'a>)) {
+        if self.len < INLINE {
+            self.inline[self.len] = f;
+            self.len += 1;
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.inline);
+            }
+            self.heap.push(f);
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [(u32, Raw<'a>)] {
+        if self.heap.is_empty() {
+            &mut self.inline[..self.len]
+        } else {
+            &mut self.heap
+        }
+    }
+}
+
+fn fields(buf: &[u8]) -> Result<FieldList<'_>, WireError> {
+    let mut out = FieldList::new();
     let mut pos = 0;
     while pos < buf.len() {
         let key = varint(buf, &mut pos).ok_or_else(|| invalid("bad field key"))?;
@@ -98,10 +138,11 @@ fn fields(buf: &[u8]) -> Result<Vec<(u32, Raw<'_>)>, WireError> {
 
 /// The last varint value of top-level field `number` (0 when absent).
 pub fn field_varint(buf: &[u8], number: u32) -> u64 {
-    let Ok(fs) = fields(buf) else {
+    let Ok(mut fs) = fields(buf) else {
         return 0;
     };
-    fs.iter()
+    fs.as_mut_slice()
+        .iter()
         .rev()
         .find_map(|(n, r)| match r {
             Raw::Varint(v) if *n == number => Some(*v),
@@ -195,7 +236,8 @@ pub fn write_fields(
     pretty: bool,
     hex: bool,
 ) -> Result<(), WireError> {
-    let mut fs = fields(buf)?;
+    let mut list = fields(buf)?;
+    let fs = list.as_mut_slice();
     if !fs.windows(2).all(|w| w[0].0 <= w[1].0) {
         fs.sort_by_key(|(n, _)| *n);
     }
@@ -221,7 +263,7 @@ pub fn write_fields(
         if fi.list {
             if is_msg {
                 let sub = schema().sub(fi).ok_or(WireError::Fallback)?;
-                out.key(obj, &fi.name);
+                out.key_json(obj, &fi.json_key);
                 let mut arr = out.array();
                 for (_, raw) in group {
                     let Raw::Len(b) = raw else {
@@ -247,7 +289,7 @@ pub fn write_fields(
             if values.is_empty() {
                 continue;
             }
-            out.key(obj, &fi.name);
+            out.key_json(obj, &fi.json_key);
             if pretty && fi.fmt.ipadd {
                 let words: Vec<u32> = values
                     .iter()
@@ -281,7 +323,7 @@ pub fn write_fields(
                 return Err(invalid(format!("field {}: wrong wire type", fi.name)));
             };
             let sub = schema().sub(fi).ok_or(WireError::Fallback)?;
-            out.key(obj, &fi.name);
+            out.key_json(obj, &fi.json_key);
             let mut o = out.object();
             write_fields(out, &mut o, sub, b, pretty, hex || fi.fmt.hex)?;
             out.close(o);
@@ -295,7 +337,7 @@ pub fn write_fields(
             scalar(fi, *r)?;
         }
         let v = scalar(fi, *raw)?;
-        out.key(obj, &fi.name);
+        out.key_json(obj, &fi.json_key);
         write_scalar(out, fi, &v, pretty, hex);
     }
     Ok(())
