@@ -107,6 +107,12 @@ pub enum DumpError {
         /// Cause.
         source: std::io::Error,
     },
+    /// A failure injected on purpose ([`crate::Fault`]), for tests.
+    #[error("fault injected: {at}")]
+    FaultInjected {
+        /// Where.
+        at: &'static str,
+    },
     /// Reading the target's memory failed.
     #[error("reading memory of {pid} at {addr:#x}: {source}")]
     Memory {

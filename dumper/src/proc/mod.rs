@@ -154,16 +154,15 @@ pub fn parse_status(s: &str) -> std::result::Result<Status, ParseError> {
         n.try_into()
             .map_err(|_| perr("expected 4 ids (real, effective, saved, fs)"))
     };
-    let hex = |v: &str| u64::from_str_radix(v.trim(), 16).map_err(|_| perr(format!("bad hex {v:?}")));
+    let hex =
+        |v: &str| u64::from_str_radix(v.trim(), 16).map_err(|_| perr(format!("bad hex {v:?}")));
     for line in s.lines() {
         let Some((k, v)) = line.split_once(':') else {
             continue;
         };
         let v = v.trim();
         match k {
-            "Umask" => {
-                st.umask = Some(u32::from_str_radix(v, 8).map_err(|_| perr("bad Umask"))?)
-            }
+            "Umask" => st.umask = Some(u32::from_str_radix(v, 8).map_err(|_| perr("bad Umask"))?),
             "State" => st.state = v.chars().next().unwrap_or('?'),
             "Uid" => st.uid = ids(v)?,
             "Gid" => st.gid = ids(v)?,
@@ -362,11 +361,18 @@ pub fn parse_auxv(b: &[u8]) -> Vec<u64> {
     out
 }
 
-/// Reads /proc/PID/auxv.
+/// How many words of auxv CRIU keeps (its `AT_VECTOR_SIZE`); its restore
+/// refuses more, so a longer vector loses its tail (normally just the
+/// AT_NULL pair, which the kernel puts back on PR_SET_MM_AUXV).
+pub const AT_VECTOR_SIZE: usize = 44;
+
+/// Reads /proc/PID/auxv, cut to [`AT_VECTOR_SIZE`] words as CRIU does.
 pub fn read_auxv(pid: i32) -> Result<Vec<u64>> {
     let p = path(pid, None, "auxv");
     let b = std::fs::read(&p).map_err(|e| DumpError::proc(&p, e))?;
-    Ok(parse_auxv(&b))
+    let mut v = parse_auxv(&b);
+    v.truncate(AT_VECTOR_SIZE);
+    Ok(v)
 }
 
 /// One POSIX timer from /proc/PID/timers.
@@ -397,7 +403,9 @@ pub fn parse_timers(s: &str) -> std::result::Result<Vec<PosixTimer>, ParseError>
             });
             continue;
         }
-        let t = out.last_mut().ok_or_else(|| perr("timer field before ID"))?;
+        let t = out
+            .last_mut()
+            .ok_or_else(|| perr("timer field before ID"))?;
         match k {
             "signal" => {
                 let (sig, ptr) = v.split_once('/').ok_or_else(|| perr("bad signal"))?;
@@ -580,7 +588,13 @@ Max realtime priority     0                    0                    \n\
 Max realtime timeout      unlimited            unlimited            us        \n";
         let l = parse_limits(s).unwrap();
         assert_eq!(l.len(), 16);
-        assert_eq!(l[3], Rlimit { cur: 8388608, max: u64::MAX });
+        assert_eq!(
+            l[3],
+            Rlimit {
+                cur: 8388608,
+                max: u64::MAX
+            }
+        );
         assert_eq!(l[7], Rlimit { cur: 333, max: 777 });
         assert_eq!(l[13], Rlimit { cur: 0, max: 0 });
     }

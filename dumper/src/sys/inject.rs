@@ -83,7 +83,12 @@ fn getregset(tid: Pid, note: usize, buf: &mut [u8]) -> Result<usize, Errno> {
     };
     // The kernel writes at most `iov_len` bytes to `iov_base` (our buffer)
     // and updates `iov_len`.
-    raw_ptrace(PTRACE_GETREGSET, tid, note, &mut iov as *mut libc::iovec as usize)?;
+    raw_ptrace(
+        PTRACE_GETREGSET,
+        tid,
+        note,
+        &mut iov as *mut libc::iovec as usize,
+    )?;
     Ok(iov.iov_len)
 }
 

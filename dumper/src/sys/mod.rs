@@ -135,7 +135,7 @@ impl Frozen {
         };
         let mut seen: BTreeSet<i32> = BTreeSet::new();
         let opts = if suspend_seccomp {
-            ptrace::Options::PTRACE_O_SUSPEND_SECCOMP
+            ptrace::Options::from_bits_retain(libc::PTRACE_O_SUSPEND_SECCOMP)
         } else {
             ptrace::Options::empty()
         };
@@ -241,16 +241,8 @@ impl Frozen {
             Release::Kill => {
                 let _ = signal::kill(self.pid, Signal::SIGKILL);
                 for t in &self.threads {
-                    // Reap the trace notifications so nothing lingers.
-                    loop {
-                        match waitpid(t.tid, Some(WaitPidFlag::__WALL)) {
-                            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => break,
-                            Ok(_) => {
-                                let _ = ptrace::cont(t.tid, None);
-                            }
-                            Err(Errno::EINTR) => {}
-                            Err(_) => break,
-                        }
+                    if t.tid != self.pid {
+                        reap(t.tid);
                     }
                 }
                 Ok(())
@@ -265,7 +257,15 @@ impl Frozen {
                 first_err.get_or_insert(e);
             }
             match ptrace::detach(t.tid, None) {
-                Ok(()) | Err(Errno::ESRCH) => {}
+                Ok(()) => {}
+                // Not in a ptrace stop any more: it was killed. A dead
+                // traced thread stays until its tracer waits for it, and
+                // the leader cannot be reaped by its parent before that.
+                Err(Errno::ESRCH) => {
+                    if t.tid != self.pid {
+                        reap(t.tid);
+                    }
+                }
                 Err(e) => {
                     first_err.get_or_insert(DumpError::ptrace(t.tid, "PTRACE_DETACH", e));
                 }
@@ -277,6 +277,21 @@ impl Frozen {
         match first_err {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// Waits for a dying traced thread (not the leader: its exit status
+/// belongs to its parent, and it is reported once all threads are gone).
+fn reap(tid: Pid) {
+    loop {
+        match waitpid(tid, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => break,
+            Ok(_) => {
+                let _ = ptrace::cont(tid, None);
+            }
+            Err(Errno::EINTR) => {}
+            Err(_) => break,
         }
     }
 }
@@ -339,11 +354,9 @@ impl Remote<'_> {
     pub fn syscall_raw(&mut self, nr: i64, args: [u64; 6]) -> Result<i64> {
         inject::remote_syscall(self.tid, &self.base, self.code, nr, args, self.deferred).map_err(
             |e| match e {
-                InjectError::Errno(_, Errno::ESRCH) | InjectError::Gone => {
-                    DumpError::TargetGone {
-                        pid: self.tid.as_raw(),
-                    }
-                }
+                InjectError::Errno(_, Errno::ESRCH) | InjectError::Gone => DumpError::TargetGone {
+                    pid: self.tid.as_raw(),
+                },
                 InjectError::Errno(op, errno) => DumpError::Ptrace {
                     tid: self.tid.as_raw(),
                     op,

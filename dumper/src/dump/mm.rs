@@ -1,0 +1,303 @@
+//! mm-PID.img: the address space: every mapping with CRIU's status bits,
+//! the mm bounds from /proc/PID/stat, brk, auxv, dumpable, exe.
+
+use crit::pb;
+
+use crate::facts::{MappingFacts, ProcFacts};
+
+/// VMA status bits (criu/include/image.h).
+pub mod status {
+    pub const REGULAR: u32 = 1 << 0;
+    pub const VSYSCALL: u32 = 1 << 2;
+    pub const VDSO: u32 = 1 << 3;
+    pub const HEAP: u32 = 1 << 5;
+    pub const FILE_PRIVATE: u32 = 1 << 6;
+    pub const FILE_SHARED: u32 = 1 << 7;
+    pub const ANON_SHARED: u32 = 1 << 8;
+    pub const ANON_PRIVATE: u32 = 1 << 9;
+    pub const VVAR: u32 = 1 << 12;
+    pub const SHSTK: u32 = 1 << 15;
+    pub const GUARD: u32 = 1 << 16;
+}
+
+const MAP_SHARED: u32 = 0x01;
+const MAP_PRIVATE: u32 = 0x02;
+const MAP_DROPPABLE: u32 = 0x08;
+const MAP_ANONYMOUS: u32 = 0x20;
+const MAP_GROWSDOWN: u32 = 0x100;
+const MAP_LOCKED: u32 = 0x2000;
+const MAP_NORESERVE: u32 = 0x4000;
+const MAP_HUGETLB: u32 = 0x40000;
+/// x86_64 user address space end (4-level paging).
+pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
+/// Why a mapping cannot be dumped yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported(pub String);
+
+/// The mmap flags and madvise bits a VmFlags list implies (CRIU's
+/// `__parse_vmflags`), and whether it is VM_IO/VM_PFNMAP or a shadow stack.
+pub fn vmflags(flags: &[String]) -> (u32, u64, bool, bool) {
+    let (mut f, mut madv, mut io, mut ss) = (0u32, 0u64, false, false);
+    for t in flags {
+        match t.as_str() {
+            "gd" => f |= MAP_GROWSDOWN,
+            "lo" => f |= MAP_LOCKED,
+            "nr" => f |= MAP_NORESERVE,
+            "ht" => f |= MAP_HUGETLB,
+            "dp" => f |= MAP_DROPPABLE,
+            "sr" => madv |= 1 << libc::MADV_SEQUENTIAL,
+            "rr" => madv |= 1 << libc::MADV_RANDOM,
+            "dc" => madv |= 1 << libc::MADV_DONTFORK,
+            "dd" => madv |= 1 << libc::MADV_DONTDUMP,
+            "mg" => madv |= 1 << libc::MADV_MERGEABLE,
+            "hg" => madv |= 1 << libc::MADV_HUGEPAGE,
+            "nh" => madv |= 1 << libc::MADV_NOHUGEPAGE,
+            "wf" => madv |= 1 << libc::MADV_WIPEONFORK,
+            "io" | "pf" => io = true,
+            "ss" => ss = true,
+            _ => {}
+        }
+    }
+    (f, madv, io, ss)
+}
+
+/// Turns the mappings into VMA entries. `file_id` gives the files.img id
+/// of a mapped file (called once per file mapping, in order).
+pub fn build_vmas(
+    maps: &[MappingFacts],
+    mut file_id: impl FnMut(&MappingFacts) -> u32,
+) -> Result<Vec<pb::VmaEntry>, Unsupported> {
+    let mut out: Vec<pb::VmaEntry> = Vec::new();
+    for mf in maps {
+        let m = &mf.map;
+        let mut prot = 0u32;
+        if m.read {
+            prot |= libc::PROT_READ as u32;
+        }
+        if m.write {
+            prot |= libc::PROT_WRITE as u32;
+        }
+        if m.exec {
+            prot |= libc::PROT_EXEC as u32;
+        }
+        let (vf, madv, io, ss) = vmflags(&m.vmflags);
+        let mut flags = if m.shared { MAP_SHARED } else { MAP_PRIVATE } | vf;
+        if flags & MAP_PRIVATE != 0 && flags & MAP_DROPPABLE != 0 {
+            flags &= !MAP_PRIVATE;
+        }
+        let mut st = 0u32;
+        let mut shmid = 0u64;
+        let mut fdflags = None;
+        let is_vvar = m.path == "[vvar]" || m.path == "[vvar_vclock]";
+        match (m.path.as_str(), &mf.file) {
+            ("[vsyscall]", _) => st |= status::VSYSCALL,
+            ("[vdso]", _) => {
+                st |= status::REGULAR;
+                if prot & 5 == 5 {
+                    st |= status::VDSO;
+                }
+            }
+            _ if is_vvar => {
+                st |= status::REGULAR;
+                if prot & 1 == 1 {
+                    st |= status::VVAR;
+                }
+            }
+            ("[heap]", _) => st |= status::REGULAR | status::HEAP,
+            ("[uprobes]", _) => return Err(Unsupported("a [uprobes] mapping".into())),
+            (_, Some((f, mode))) => {
+                if f.stat.mode & libc::S_IFMT != libc::S_IFREG {
+                    return Err(Unsupported(format!(
+                        "mapping of non-regular file {}",
+                        f.name
+                    )));
+                }
+                if m.path.starts_with("/memfd:") || m.path.starts_with("/SYSV") {
+                    return Err(Unsupported(format!("shared memory mapping {}", m.path)));
+                }
+                st |= status::REGULAR;
+                st |= if flags & MAP_SHARED != 0 {
+                    status::FILE_SHARED
+                } else {
+                    status::FILE_PRIVATE
+                };
+                shmid = file_id(mf) as u64;
+                fdflags = Some(match mode & 0o600 {
+                    0o200 => libc::O_WRONLY as u32,
+                    0o600 => libc::O_RDWR as u32,
+                    _ => libc::O_RDONLY as u32,
+                });
+            }
+            _ => st |= status::REGULAR,
+        }
+        if mf.file.is_none() {
+            if flags & MAP_SHARED != 0 {
+                return Err(Unsupported(format!(
+                    "shared anonymous mapping {:x}-{:x}",
+                    m.start, m.end
+                )));
+            }
+            st |= status::ANON_PRIVATE;
+            flags |= MAP_ANONYMOUS;
+        }
+        if ss {
+            st |= status::SHSTK;
+        }
+        if io && !is_vvar && st & status::FILE_SHARED == 0 {
+            return Err(Unsupported(format!(
+                "VM_IO/VM_PFNMAP mapping {:x}-{:x}",
+                m.start, m.end
+            )));
+        }
+        // Consecutive vvar mappings ([vvar] + [vvar_vclock]) become one.
+        if is_vvar {
+            if let Some(last) = out.last_mut() {
+                if last.status & status::VVAR != 0 && st & status::VVAR != 0 && last.end == m.start
+                {
+                    last.end = m.end;
+                    continue;
+                }
+            }
+        }
+        // CRIU adds back a stack guard page that kernels between 3.x and
+        // 4.12 hid from /proc (its kerndat `stack_guard_gap_hidden`); since
+        // 4.12 the gap lies outside the VMA and /proc shows the real start.
+        let start = m.start;
+        out.push(pb::VmaEntry {
+            start,
+            end: m.end,
+            pgoff: m.pgoff,
+            shmid,
+            prot,
+            flags,
+            status: st,
+            fd: -1,
+            madv: (madv != 0).then_some(madv),
+            fdflags,
+        });
+    }
+    Ok(out)
+}
+
+/// CRIU's `vma_entry_is_private`.
+pub fn is_private(v: &pb::VmaEntry) -> bool {
+    (v.status & status::REGULAR != 0
+        && v.status & (status::ANON_PRIVATE | status::FILE_PRIVATE) != 0
+        && v.end <= TASK_SIZE)
+        || v.status & status::SHSTK != 0
+}
+
+/// CRIU's `vma_entry_can_be_lazy`.
+pub fn can_be_lazy(v: &pb::VmaEntry) -> bool {
+    v.flags & MAP_ANONYMOUS != 0
+        && v.flags & MAP_PRIVATE != 0
+        && v.flags & MAP_LOCKED == 0
+        && v.status & (status::VDSO | status::VVAR | status::VSYSCALL) == 0
+        && v.flags & MAP_HUGETLB == 0
+}
+
+/// The mm entry.
+pub fn build(p: &ProcFacts, vmas: Vec<pb::VmaEntry>, exe_file_id: u32) -> pb::MmEntry {
+    let s = &p.stat;
+    pb::MmEntry {
+        mm_start_code: s.start_code,
+        mm_end_code: s.end_code,
+        mm_start_data: s.start_data,
+        mm_end_data: s.end_data,
+        mm_start_stack: s.start_stack,
+        mm_start_brk: s.start_brk,
+        mm_brk: p.brk,
+        mm_arg_start: s.arg_start,
+        mm_arg_end: s.arg_end,
+        mm_env_start: s.env_start,
+        mm_env_end: s.env_end,
+        exe_file_id,
+        mm_saved_auxv: p.auxv.clone(),
+        vmas,
+        dumpable: Some(p.dumpable),
+        aios: Vec::new(),
+        thp_disabled: Some(p.thp_disabled),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{FileRef, FileStat};
+    use crate::proc::parse_smaps;
+
+    fn facts(smaps: &str) -> Vec<MappingFacts> {
+        parse_smaps(smaps)
+            .unwrap()
+            .into_iter()
+            .map(|m| {
+                let file = m.path.starts_with('/').then(|| {
+                    (
+                        FileRef {
+                            name: m.path.clone(),
+                            stat: FileStat {
+                                mode: 0o100755,
+                                ..Default::default()
+                            },
+                            build_id: None,
+                        },
+                        0o120400,
+                    )
+                });
+                MappingFacts { map: m, file }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn statuses_like_criu() {
+        // Lines shaped like the `single` fixture's maps.
+        let s = "55bdd4a81000-55bdd4a82000 r--p 00000000 fe:01 12 /srv/ckpt/progs/single\n\
+55bde89b0000-55bde89d1000 rw-p 00000000 00:00 0 [heap]\n\
+7f101f2cf000-7f101f2d3000 r--p 00000000 00:00 0 [vvar]\n\
+VmFlags: rd mr pf io de dd\n\
+7f101f2d3000-7f101f2d5000 r--p 00000000 00:00 0 [vvar_vclock]\n\
+VmFlags: rd mr pf io de dd\n\
+7f101f2d5000-7f101f2d7000 r-xp 00000000 00:00 0 [vdso]\n\
+7ffc4f014000-7ffc4f034000 rw-p 00000000 00:00 0 [stack]\n\
+VmFlags: rd wr mr mw me gd ac\n\
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
+        let v = build_vmas(&facts(s), |_| 1).unwrap();
+        assert_eq!(v.len(), 6);
+        assert_eq!(v[0].status, status::REGULAR | status::FILE_PRIVATE);
+        assert_eq!(v[0].fdflags, Some(0));
+        assert_eq!(v[0].shmid, 1);
+        assert_eq!(
+            v[1].status,
+            status::REGULAR | status::HEAP | status::ANON_PRIVATE
+        );
+        assert_eq!(v[1].flags, MAP_PRIVATE | MAP_ANONYMOUS);
+        assert_eq!(
+            v[2].status,
+            status::REGULAR | status::ANON_PRIVATE | status::VVAR
+        );
+        assert_eq!((v[2].start, v[2].end), (0x7f101f2cf000, 0x7f101f2d5000));
+        assert_eq!(v[2].madv, Some(0x10000));
+        assert_eq!(
+            v[3].status,
+            status::REGULAR | status::VDSO | status::ANON_PRIVATE
+        );
+        assert_eq!(
+            v[4].start, 0x7ffc4f014000,
+            "no guard page on kernels >= 4.12"
+        );
+        assert_eq!(v[4].flags, MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN);
+        assert_eq!(v[5].status, status::VSYSCALL | status::ANON_PRIVATE);
+        assert!(!is_private(&v[5]));
+        assert!(can_be_lazy(&v[1]) && !can_be_lazy(&v[3]) && !can_be_lazy(&v[0]));
+    }
+
+    #[test]
+    fn refuses_shared_anon() {
+        let s = "7f0000000000-7f0000001000 rw-s 00000000 00:01 5 /dev/zero (deleted)\n";
+        let mut f = facts(s);
+        f[0].file = None;
+        assert!(build_vmas(&f, |_| 1).is_err());
+    }
+}

@@ -1,0 +1,342 @@
+//! pagemap-PID.img and pages-N.img: which pages of private mappings are
+//! dumped, and their contents.
+//!
+//! The choice of pages is CRIU's: a page is dumped when it is present or
+//! swapped, not the zero page, not a file page that was never written
+//! (`PAGE_IS_FILE`), not a guard region; the vDSO is dumped whole; vvar
+//! and `MAP_DROPPABLE` never. The split into pagemap entries follows
+//! CRIU's page pipe (one buffer per run of same-lazy pages, pipes of 16
+//! pages growing to 1024, at most 8 pipes before a flush), which is
+//! simulated here so that the entries and the `page_pipes` and
+//! `page_pipe_bufs` counters match what CRIU would write.
+
+use crit::pb;
+
+use super::mm::{self, status};
+
+/// Pagemap entry bits (criu/include/mem.h).
+pub const PME_PRESENT: u64 = 1 << 63;
+pub const PME_SWAP: u64 = 1 << 62;
+pub const PME_FILE: u64 = 1 << 61;
+pub const PME_GUARD_REGION: u64 = 1 << 58;
+const PFN_MASK: u64 = (1 << 55) - 1;
+/// Pagemap image entry flags.
+pub const PE_LAZY: u32 = 1 << 1;
+pub const PE_PRESENT: u32 = 1 << 2;
+const PAGE: u64 = 4096;
+const PIPE_DEFAULT_PAGES: u32 = 16;
+/// CRIU's PIPE_MAX_SIZE: (1 << PAGE_ALLOC_COSTLY_ORDER) pages of 40-byte
+/// pipe_buffers.
+const PIPE_MAX_PAGES: u32 = 8 * 4096 / 40;
+const NR_PIPES_PER_CHUNK: u32 = 8;
+
+/// A run of pages to dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub vaddr: u64,
+    pub nr_pages: u64,
+    pub lazy: bool,
+}
+
+/// The result of planning: entries in address order plus CRIU's counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub runs: Vec<Run>,
+    pub pages_scanned: u64,
+    pub pages_written: u64,
+    pub page_pipes: u64,
+    pub page_pipe_bufs: u64,
+}
+
+/// Should this pagemap entry's page be dumped (for a VMA that is not
+/// dumped whole)?
+pub fn page_wanted(pme: u64, zero_pfn: Option<u64>) -> bool {
+    if pme & PME_GUARD_REGION != 0 || pme & PME_FILE != 0 {
+        return false;
+    }
+    if pme & (PME_PRESENT | PME_SWAP) == 0 {
+        return false;
+    }
+    !(pme & PME_PRESENT != 0 && zero_pfn == Some(pme & PFN_MASK))
+}
+
+#[derive(Debug, Clone)]
+struct Buf {
+    pipe_pages: u32,
+    pages_in: u32,
+    lazy: bool,
+    iovs: Vec<(u64, u64)>,
+}
+
+/// CRIU's page pipe in chunk mode, reduced to what decides entries and
+/// counters.
+#[derive(Debug, Default)]
+struct PagePipe {
+    bufs: Vec<Buf>,
+    free: Vec<Buf>,
+    nr_pipes: u32,
+    plan: Plan,
+}
+
+fn roundup_pow2(n: u32) -> u32 {
+    n.next_power_of_two()
+}
+
+impl PagePipe {
+    fn new() -> Self {
+        let mut pp = PagePipe::default();
+        pp.grow(false);
+        pp
+    }
+
+    /// Room for one more page in `b`, growing its pipe if needed.
+    fn resize(b: &mut Buf) -> bool {
+        if b.pages_in < b.pipe_pages {
+            return true;
+        }
+        let mut new = b.pipe_pages << 1;
+        if new > PIPE_MAX_PAGES {
+            if b.pipe_pages < PIPE_MAX_PAGES {
+                new = PIPE_MAX_PAGES;
+            } else {
+                return false;
+            }
+        }
+        // F_SETPIPE_SZ rounds up to a power of two of pages.
+        b.pipe_pages = roundup_pow2(new);
+        true
+    }
+
+    fn try_add(&mut self, addr: u64, lazy: bool) -> bool {
+        let Some(b) = self.bufs.last_mut() else {
+            return false;
+        };
+        if b.lazy != lazy || !Self::resize(b) {
+            return false;
+        }
+        match b.iovs.last_mut() {
+            Some((start, n)) if *start + *n * PAGE == addr => *n += 1,
+            _ => b.iovs.push((addr, 1)),
+        }
+        b.pages_in += 1;
+        true
+    }
+
+    /// false: all pipes in use, the caller must flush.
+    fn grow(&mut self, lazy: bool) -> bool {
+        if !self.free.is_empty() {
+            let mut b = self.free.remove(0);
+            b.pages_in = 0;
+            b.lazy = lazy;
+            b.iovs.clear();
+            self.bufs.push(b);
+            return true;
+        }
+        if self.nr_pipes == NR_PIPES_PER_CHUNK {
+            return false;
+        }
+        self.plan.page_pipe_bufs += 1;
+        self.plan.page_pipes += 1;
+        self.nr_pipes += 1;
+        self.bufs.push(Buf {
+            pipe_pages: PIPE_DEFAULT_PAGES,
+            pages_in: 0,
+            lazy,
+            iovs: Vec::new(),
+        });
+        true
+    }
+
+    fn flush(&mut self) {
+        for b in self.bufs.drain(..) {
+            for &(vaddr, nr_pages) in &b.iovs {
+                self.plan.runs.push(Run {
+                    vaddr,
+                    nr_pages,
+                    lazy: b.lazy,
+                });
+            }
+            // list_move() to the head: the free list ends up reversed.
+            self.free.insert(0, b);
+        }
+    }
+
+    /// Adds a page; false when the pipe must be flushed first (then the
+    /// caller flushes, re-inits and tries the same page again).
+    fn add(&mut self, addr: u64, lazy: bool) -> bool {
+        if self.try_add(addr, lazy) {
+            return true;
+        }
+        if !self.grow(lazy) {
+            return false;
+        }
+        self.try_add(addr, lazy)
+    }
+
+    fn reinit(&mut self) {
+        self.flush();
+        self.grow(false);
+    }
+}
+
+/// Plans the dump of `vmas` given each VMA's pagemap entries
+/// (`pagemap(vma) -> one u64 per page`), the zero page's pfn, and the
+/// stack pointers of the threads (the page under a thread's sp is not
+/// lazy: CRIU means to do this but its test compares the wrong bits, so
+/// with CRIU it only happens when sp is page aligned).
+pub fn plan<E>(
+    vmas: &[pb::VmaEntry],
+    mut pagemap: impl FnMut(&pb::VmaEntry) -> Result<Vec<u64>, E>,
+    zero_pfn: Option<u64>,
+    thread_sps: &[u64],
+) -> Result<Plan, E> {
+    let mut pp = PagePipe::new();
+    for v in vmas {
+        if v.status & status::GUARD != 0 {
+            continue;
+        }
+        if !mm::is_private(v) || v.status & status::VVAR != 0 || v.flags & 0x08 != 0 {
+            continue;
+        }
+        let pmes = pagemap(v)?;
+        let all = v.status & status::VDSO != 0;
+        let lazy_vma = mm::can_be_lazy(v);
+        let npages = pmes.len();
+        let mut i = 0usize;
+        while i < npages {
+            let vaddr = v.start + i as u64 * PAGE;
+            pp.plan.pages_scanned += 1;
+            if !all && !page_wanted(pmes[i], zero_pfn) {
+                // CRIU jumps to the next page to dump in one step.
+                i += 1;
+                while i < npages && !page_wanted(pmes[i], zero_pfn) {
+                    i += 1;
+                }
+                continue;
+            }
+            let on_stack = thread_sps.iter().any(|sp| sp & !(PAGE - 1) == vaddr);
+            let lazy = lazy_vma && !on_stack;
+            if !pp.add(vaddr, lazy) {
+                pp.reinit();
+                if !pp.add(vaddr, lazy) {
+                    // Cannot happen: a fresh pipe always takes one page.
+                    pp.grow(lazy);
+                    pp.try_add(vaddr, lazy);
+                }
+            }
+            pp.plan.pages_written += 1;
+            i += 1;
+        }
+    }
+    pp.flush();
+    Ok(pp.plan)
+}
+
+/// The pagemap image's entries: the head, then one entry per run.
+pub fn entries(plan: &Plan) -> (pb::PagemapHead, Vec<pb::PagemapEntry>) {
+    let head = pb::PagemapHead { pages_id: 1 };
+    let e = plan
+        .runs
+        .iter()
+        .map(|r| pb::PagemapEntry {
+            vaddr: r.vaddr,
+            compat_nr_pages: 0,
+            in_parent: None,
+            flags: Some(PE_PRESENT | if r.lazy { PE_LAZY } else { 0 }),
+            nr_pages: Some(r.nr_pages),
+        })
+        .collect();
+    (head, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vma(start: u64, pages: u64, st: u32, flags: u32) -> pb::VmaEntry {
+        pb::VmaEntry {
+            start,
+            end: start + pages * PAGE,
+            pgoff: 0,
+            shmid: 0,
+            prot: 3,
+            flags,
+            status: st,
+            fd: -1,
+            madv: None,
+            fdflags: None,
+        }
+    }
+
+    const P: u64 = PME_PRESENT | 0x1234;
+
+    #[test]
+    fn runs_split_on_lazy_and_counters() {
+        let anon = status::REGULAR | status::ANON_PRIVATE;
+        let file = status::REGULAR | status::FILE_PRIVATE;
+        let vmas = [
+            vma(0x10000, 3, file, 2),
+            vma(0x13000, 2, file, 2),
+            vma(0x20000, 4, anon, 0x22),
+        ];
+        let maps = |v: &pb::VmaEntry| -> Result<Vec<u64>, ()> {
+            Ok(match v.start {
+                0x10000 => vec![PME_PRESENT | PME_FILE, P, 0],
+                0x13000 => vec![P, P],
+                _ => vec![P, 0, P, PME_PRESENT | 7],
+            })
+        };
+        let plan = plan(&vmas, maps, Some(7), &[]).unwrap();
+        assert_eq!(
+            plan.runs,
+            vec![
+                Run {
+                    vaddr: 0x11000,
+                    nr_pages: 1,
+                    lazy: false
+                },
+                Run {
+                    vaddr: 0x13000,
+                    nr_pages: 2,
+                    lazy: false
+                },
+                Run {
+                    vaddr: 0x20000,
+                    nr_pages: 1,
+                    lazy: true
+                },
+                Run {
+                    vaddr: 0x22000,
+                    nr_pages: 1,
+                    lazy: true
+                },
+            ]
+        );
+        assert_eq!(plan.pages_written, 5);
+        // 5 pages + jumps: file[0], file[2], anon[1], anon[3].
+        assert_eq!(plan.pages_scanned, 9);
+        assert_eq!((plan.page_pipes, plan.page_pipe_bufs), (2, 2));
+    }
+
+    #[test]
+    fn stack_page_is_not_lazy() {
+        let anon = status::REGULAR | status::ANON_PRIVATE;
+        let vmas = [vma(0x20000, 3, anon, 0x22)];
+        let plan = plan(&vmas, |_| Ok::<_, ()>(vec![P, P, P]), None, &[0x21f80]).unwrap();
+        assert_eq!(plan.runs.len(), 3);
+        assert!(!plan.runs[1].lazy && plan.runs[0].lazy && plan.runs[2].lazy);
+    }
+
+    #[test]
+    fn big_run_splits_at_pipe_limit() {
+        let anon = status::REGULAR | status::ANON_PRIVATE;
+        let vmas = [vma(0x100000, 3000, anon, 0x22)];
+        let plan = plan(&vmas, |_| Ok::<_, ()>(vec![P; 3000]), None, &[]).unwrap();
+        let sizes: Vec<u64> = plan.runs.iter().map(|r| r.nr_pages).collect();
+        assert_eq!(sizes, vec![1024, 1024, 952]);
+        assert_eq!(
+            plan.page_pipe_bufs, 4,
+            "the first, unused flags-0 buffer counts too"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! Dumps that fail: the target must go on as before, the error must say
+//! why, and the images directory must not look like a dump.
+
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+use dumper::{DumpError, Fault};
+
+use crate::support::{files_in, opts, ptrace_allowed, victim, Victim};
+
+#[test]
+fn bad_pid() {
+    let _g = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id() as i32;
+    c.wait().unwrap();
+    let e = dumper::run(&opts(pid, dir.path(), true)).unwrap_err();
+    assert!(matches!(e, DumpError::NoSuchProcess { .. }), "{e}");
+    assert!(e.to_string().contains("no process"));
+    let e = dumper::run(&opts(0, dir.path(), true)).unwrap_err();
+    assert!(matches!(e, DumpError::NoSuchProcess { .. }), "{e}");
+    assert!(files_in(dir.path()).is_empty());
+}
+
+#[test]
+fn unwritable_dir_leaves_task_alone() {
+    let _g = crate::support::serial();
+    let Some(v) = victim(1) else { return };
+    let e = dumper::run(&opts(v.pid, std::path::Path::new("/proc/self"), true)).unwrap_err();
+    assert!(matches!(e, DumpError::OutputDir { .. }), "{e}");
+    let missing = tempfile::tempdir().unwrap().path().join("nope");
+    let e = dumper::run(&opts(v.pid, &missing, true)).unwrap_err();
+    assert!(matches!(e, DumpError::OutputDir { .. }), "{e}");
+    v.assert_untouched();
+}
+
+fn failing_dump(fault: Fault) -> Option<(Victim, DumpError, tempfile::TempDir)> {
+    let v = victim(2)?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = opts(v.pid, dir.path(), true);
+    o.fault = Some(fault);
+    let e = dumper::run(&o).unwrap_err();
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "left {:?}",
+        files_in(dir.path())
+    );
+    Some((v, e, dir))
+}
+
+#[test]
+fn failure_after_injection_restores_everything() {
+    let _g = crate::support::serial();
+    let Some((v, e, _d)) = failing_dump(Fault::AfterInject) else {
+        return;
+    };
+    assert!(matches!(e, DumpError::FaultInjected { .. }), "{e}");
+    v.assert_untouched();
+}
+
+#[test]
+fn failure_while_writing_removes_images() {
+    let _g = crate::support::serial();
+    let Some((v, e, _d)) = failing_dump(Fault::WhileWriting) else {
+        return;
+    };
+    assert!(matches!(e, DumpError::FaultInjected { .. }), "{e}");
+    v.assert_untouched();
+}
+
+#[test]
+fn target_exits_during_dump() {
+    let _g = crate::support::serial();
+    let Some((mut v, e, _d)) = failing_dump(Fault::KillAfterFreeze) else {
+        return;
+    };
+    assert!(matches!(e, DumpError::TargetGone { .. }), "{e}");
+    assert!(e.to_string().contains("exited during the dump"));
+    let _ = v.child.wait();
+}
+
+#[test]
+fn unsupported_fd_is_refused_cleanly() {
+    let _g = crate::support::serial();
+    let Some(v) = Victim::spawn_with(1, Stdio::piped()) else {
+        return;
+    };
+    if !ptrace_allowed(&v) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let e = dumper::run(&opts(v.pid, dir.path(), true)).unwrap_err();
+    assert!(matches!(e, DumpError::Unsupported { .. }), "{e}");
+    assert!(e.to_string().contains("fd 1"), "{e}");
+    assert!(files_in(dir.path()).is_empty());
+    v.assert_untouched();
+}
+
+#[test]
+fn no_permission() {
+    let _g = crate::support::serial();
+    if crate::support::my_uid() != 0 {
+        eprintln!("SKIP: needs root to run the dumper as another user");
+        return;
+    }
+    let Some(v) = victim(1) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_dumper"))
+        .args(["-t", &v.pid.to_string(), "-D"])
+        .arg(dir.path())
+        .arg("--leave-running")
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no permission") || err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(files_in(dir.path()).is_empty());
+    v.assert_untouched();
+}
