@@ -25,11 +25,14 @@ print(open(run + "/pid").read().strip())
 PY
 PID=$(cat "$W/pid")
 now() { date +%s%N; }
-for tool in dumper criu; do
-    : >"$W/$tool.times"
-    i=0
-    while [ $i -lt "$RUNS" ]; do
+# The tools take turns, and dirty pages are flushed before every run, so
+# neither pays for the other's writeback.
+for tool in dumper criu; do : >"$W/$tool.times" >"$W/$tool.frozen"; done
+i=0
+while [ $i -lt "$RUNS" ]; do
+    for tool in dumper criu; do
         d="$W/$tool-$i"; mkdir -p "$d"
+        sync
         t0=$(now)
         if [ $tool = dumper ]; then "$DUMPER" -t "$PID" -D "$d" --leave-running
         else "$CRIU" dump -t "$PID" -D "$d" --leave-running -o dump.log; fi
@@ -38,8 +41,12 @@ for tool in dumper criu; do
         pages=$(du -k "$d"/pages-*.img | awk '{s+=$1} END {print s}')
         echo "$tool run $i: $(( (t1 - t0) / 1000000 )) ms wall, frozen ${frozen} us, pages ${pages} KiB"
         echo $(( (t1 - t0) / 1000000 )) >>"$W/$tool.times"
+        echo $(( frozen / 1000 )) >>"$W/$tool.frozen"
         rm -rf "$d"
-        i=$((i + 1))
     done
-    echo "$tool median: $(sort -n "$W/$tool.times" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}') ms"
+    i=$((i + 1))
+done
+median() { sort -n "$1" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+for tool in dumper criu; do
+    echo "$tool median: $(median "$W/$tool.times") ms wall, $(median "$W/$tool.frozen") ms frozen"
 done

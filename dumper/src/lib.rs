@@ -25,6 +25,7 @@ pub mod dump;
 pub mod error;
 pub mod facts;
 pub mod log;
+pub mod pages;
 pub mod proc;
 pub mod sys;
 
@@ -57,6 +58,9 @@ pub struct Opts {
     /// Make the dump fail at a given point (tests of the failure paths;
     /// `DUMPER_FAULT` in the binary, like CRIU's `CRIU_FAULT`).
     pub fault: Option<Fault>,
+    /// Copy pages through the dumper instead of splicing them
+    /// (`DUMPER_COPY_PAGES=1` in the binary); for tests and comparisons.
+    pub copy_pages: bool,
 }
 
 /// Where [`Opts::fault`] makes a dump fail.
@@ -95,6 +99,9 @@ pub struct Summary {
 
 /// Pages read from the target per read call.
 const CHUNK_PAGES: u64 = 256;
+
+/// Page buffers in flight between the memory reader and the image writer.
+const BUFFERS: usize = 4;
 
 /// Checkpoints `opts.pid` into `opts.dir`.
 pub fn run(opts: &Opts) -> Result<Summary> {
@@ -157,13 +164,19 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
     if opts.fault == Some(Fault::KillAfterFreeze) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let res =
-        dump_frozen(&mut frozen, &mut images, log, &mut timings, opts.fault).and_then(|plan| {
-            let inv =
-                dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
-            images.write("inventory.img", "INVENTORY", &[inv])?;
-            Ok(plan)
-        });
+    let res = dump_frozen(
+        &mut frozen,
+        &mut images,
+        log,
+        &mut timings,
+        opts.fault,
+        opts.copy_pages,
+    )
+    .and_then(|plan| {
+        let inv = dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
+        images.write("inventory.img", "INVENTORY", &[inv])?;
+        Ok(plan)
+    });
     let plan = match res {
         Ok(plan) => plan,
         Err(e) => {
@@ -211,6 +224,7 @@ fn dump_frozen(
     log: &Log,
     timings: &mut Timings,
     fault: Option<Fault>,
+    copy_pages: bool,
 ) -> Result<pagemap::Plan> {
     let pid = frozen.pid;
     let pid_i = pid.as_raw();
@@ -307,29 +321,47 @@ fn dump_frozen(
     let (pages_path, mut pages) = images.create_raw("pages-1.img")?;
     let progress = std::io::stderr().is_terminal() && plan.pages_written >= 16384;
     let mut done = 0u64;
-    let mut buf = vec![0u8; (CHUNK_PAGES * 4096) as usize];
-    for run in &plan.runs {
-        let mut off = 0;
-        while off < run.nr_pages {
-            let n = (run.nr_pages - off).min(CHUNK_PAGES);
-            let b = &mut buf[..(n * 4096) as usize];
-            mem.read(run.vaddr + off * 4096, b)?;
-            let t_w = Instant::now();
-            pages.write_all(b).map_err(|source| DumpError::Write {
-                path: pages_path.clone(),
-                source,
-            })?;
-            write_time += t_w.elapsed();
-            off += n;
-            done += n;
-            if progress && done % 4096 < n {
-                eprint!(
-                    "\rdumper: {} of {} MiB of memory written",
-                    done / 256,
-                    plan.pages_written / 256
-                );
-            }
+    let mut show = |n: u64| {
+        done += n;
+        if progress && done % 4096 < n {
+            eprint!(
+                "\rdumper: {} of {} MiB of memory written",
+                done / 256,
+                plan.pages_written / 256
+            );
         }
+    };
+    // Zero-copy first (the task vmsplices its pages into a pipe we splice
+    // into the image); DUMPER_COPY_PAGES=1 forces the copying path.
+    // vmsplice cannot take pages the task itself may not read (PROT_NONE
+    // mappings hold data too); /proc/PID/mem can, so such dumps copy.
+    let unreadable = plan.runs.iter().any(|r| {
+        let end = r.vaddr + r.nr_pages * 4096;
+        vmas.iter()
+            .any(|v| v.prot & libc::PROT_READ as u32 == 0 && v.start < end && r.vaddr < v.end)
+    });
+    let spliced = if unreadable || copy_pages {
+        None
+    } else {
+        pages::dump_via_pipe(
+            frozen,
+            &mem,
+            exec_start,
+            &plan.runs,
+            pages.get_ref(),
+            &mut show,
+        )?
+    };
+    match spliced {
+        Some((_, t)) => write_time += t,
+        None => copy_pages_through(
+            &mem,
+            &plan,
+            &pages_path,
+            &mut pages,
+            &mut write_time,
+            &mut show,
+        )?,
     }
     if progress {
         eprintln!();
@@ -373,4 +405,69 @@ fn dump_frozen(
     images.write("timens-0.img", "TIMENS", &[dump::seccomp::timens()])?;
     let _ = std::io::stderr().flush();
     Ok(plan)
+}
+
+/// Copies the pages through the dumper: a reader thread fills a few fixed
+/// buffers from /proc/PID/mem while this thread writes the full ones, so
+/// memory stays at BUFFERS chunks whatever the target's size.
+fn copy_pages_through(
+    mem: &RemoteMem,
+    plan: &pagemap::Plan,
+    pages_path: &std::path::Path,
+    pages: &mut std::io::BufWriter<std::fs::File>,
+    write_time: &mut std::time::Duration,
+    show: &mut dyn FnMut(u64),
+) -> Result<()> {
+    // Reading the target's memory and writing the image overlap: a reader
+    // thread fills a few fixed buffers while this thread writes the full
+    // ones, so memory stays at BUFFERS chunks whatever the target's size,
+    // and the time frozen is about the slower of the two, not their sum.
+    let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = empty_tx.send(vec![0u8; (CHUNK_PAGES * 4096) as usize]);
+    }
+    let runs = &plan.runs;
+    let mem_ref = mem;
+    std::thread::scope(|scope| -> Result<()> {
+        let reader = scope.spawn(move || -> Result<()> {
+            for run in runs {
+                let mut off = 0;
+                while off < run.nr_pages {
+                    let n = (run.nr_pages - off).min(CHUNK_PAGES);
+                    let len = (n * 4096) as usize;
+                    // the writer has stopped (it failed): nothing more to do
+                    let Ok(mut b) = empty_rx.recv() else {
+                        return Ok(());
+                    };
+                    mem_ref.read(run.vaddr + off * 4096, &mut b[..len])?;
+                    if full_tx.send((b, len)).is_err() {
+                        return Ok(());
+                    }
+                    off += n;
+                }
+            }
+            Ok(())
+        });
+        let mut written: Result<()> = Ok(());
+        for (b, len) in full_rx.iter() {
+            let t_w = Instant::now();
+            if let Err(source) = pages.write_all(&b[..len]) {
+                written = Err(DumpError::Write {
+                    path: pages_path.to_path_buf(),
+                    source,
+                });
+                break;
+            }
+            *write_time += t_w.elapsed();
+            show((len / 4096) as u64);
+            let _ = empty_tx.send(b);
+        }
+        drop(full_rx);
+        drop(empty_tx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        written.and(read)
+    })
 }
