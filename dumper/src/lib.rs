@@ -25,7 +25,6 @@ pub mod dump;
 pub mod error;
 pub mod facts;
 pub mod log;
-pub mod pages;
 pub mod proc;
 pub mod sys;
 
@@ -58,9 +57,6 @@ pub struct Opts {
     /// Make the dump fail at a given point (tests of the failure paths;
     /// `DUMPER_FAULT` in the binary, like CRIU's `CRIU_FAULT`).
     pub fault: Option<Fault>,
-    /// Copy pages through the dumper instead of splicing them
-    /// (`DUMPER_COPY_PAGES=1` in the binary); for tests and comparisons.
-    pub copy_pages: bool,
 }
 
 /// Where [`Opts::fault`] makes a dump fail.
@@ -164,19 +160,13 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
     if opts.fault == Some(Fault::KillAfterFreeze) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let res = dump_frozen(
-        &mut frozen,
-        &mut images,
-        log,
-        &mut timings,
-        opts.fault,
-        opts.copy_pages,
-    )
-    .and_then(|plan| {
-        let inv = dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
-        images.write("inventory.img", "INVENTORY", &[inv])?;
-        Ok(plan)
-    });
+    let res =
+        dump_frozen(&mut frozen, &mut images, log, &mut timings, opts.fault).and_then(|plan| {
+            let inv =
+                dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
+            images.write("inventory.img", "INVENTORY", &[inv])?;
+            Ok(plan)
+        });
     let plan = match res {
         Ok(plan) => plan,
         Err(e) => {
@@ -224,7 +214,6 @@ fn dump_frozen(
     log: &Log,
     timings: &mut Timings,
     fault: Option<Fault>,
-    copy_pages: bool,
 ) -> Result<pagemap::Plan> {
     let pid = frozen.pid;
     let pid_i = pid.as_raw();
@@ -333,36 +322,14 @@ fn dump_frozen(
     };
     // Zero-copy first (the task vmsplices its pages into a pipe we splice
     // into the image); DUMPER_COPY_PAGES=1 forces the copying path.
-    // vmsplice cannot take pages the task itself may not read (PROT_NONE
-    // mappings hold data too); /proc/PID/mem can, so such dumps copy.
-    let unreadable = plan.runs.iter().any(|r| {
-        let end = r.vaddr + r.nr_pages * 4096;
-        vmas.iter()
-            .any(|v| v.prot & libc::PROT_READ as u32 == 0 && v.start < end && r.vaddr < v.end)
-    });
-    let spliced = if unreadable || copy_pages {
-        None
-    } else {
-        pages::dump_via_pipe(
-            frozen,
-            &mem,
-            exec_start,
-            &plan.runs,
-            pages.get_ref(),
-            &mut show,
-        )?
-    };
-    match spliced {
-        Some((_, t)) => write_time += t,
-        None => copy_pages_through(
-            &mem,
-            &plan,
-            &pages_path,
-            &mut pages,
-            &mut write_time,
-            &mut show,
-        )?,
-    }
+    copy_pages_through(
+        &mem,
+        &plan,
+        &pages_path,
+        &mut pages,
+        &mut write_time,
+        &mut show,
+    )?;
     if progress {
         eprintln!();
     }

@@ -41,7 +41,6 @@ fn main() -> ExitCode {
         fault: std::env::var("DUMPER_FAULT")
             .ok()
             .and_then(|f| f.parse().ok()),
-        copy_pages: std::env::var_os("DUMPER_COPY_PAGES").is_some(),
     };
     match dumper::run(&opts).map_err(anyhow::Error::from) {
         Ok(_) => ExitCode::SUCCESS,

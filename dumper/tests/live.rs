@@ -239,30 +239,3 @@ fn two_dumps_in_a_row() {
         v.assert_untouched();
     }
 }
-
-#[test]
-fn spliced_and_copied_pages_are_the_same() {
-    let _g = crate::support::serial();
-    let Some(v) = victim(2) else { return };
-    let spliced = tempfile::tempdir().unwrap();
-    dumper::run(&opts(v.pid, spliced.path(), true)).unwrap();
-    v.assert_untouched();
-    let copied = tempfile::tempdir().unwrap();
-    let o = dumper::Opts {
-        copy_pages: true,
-        ..opts(v.pid, copied.path(), true)
-    };
-    dumper::run(&o).unwrap();
-    v.assert_untouched();
-    // both hold the pattern page with its contents (check_images), and as
-    // many bytes as their pagemaps say (pages may differ between the two
-    // dumps: the victim's threads run in between)
-    for dir in [spliced.path(), copied.path()] {
-        let pm: Vec<pb::PagemapEntry> = decode(&dir.join(format!("pagemap-{}.img", v.pid)));
-        let pages: u64 = pm.iter().skip(1).map(|e| e.nr_pages.unwrap_or(0)).sum();
-        let len = std::fs::metadata(dir.join("pages-1.img")).unwrap().len();
-        assert_eq!(len, pages * 4096, "{}", dir.display());
-    }
-    check_images(&v, copied.path(), &tasks(v.pid));
-    check_images(&v, spliced.path(), &tasks(v.pid));
-}
