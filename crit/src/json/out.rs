@@ -129,6 +129,32 @@ impl<'a> Out<'a> {
         self.buf.push(b'"');
     }
 
+    /// Writes flags as python crit does, `"A | B | 0x..."` (an empty string
+    /// for 0), straight into the buffer.
+    pub fn flags(&mut self, value: u64, table: super::opts::FlagTable) {
+        self.buf.push(b'"');
+        let mut first = true;
+        let mut known = 0;
+        for (name, bit) in table {
+            known |= bit;
+            if value & bit != 0 {
+                if !first {
+                    self.buf.extend_from_slice(b" | ");
+                }
+                first = false;
+                self.buf.extend_from_slice(name.as_bytes());
+            }
+        }
+        let rest = value & !known;
+        if rest != 0 {
+            if !first {
+                self.buf.extend_from_slice(b" | ");
+            }
+            let _ = write!(self.buf, "{rest:#x}");
+        }
+        self.buf.push(b'"');
+    }
+
     /// Writes a bool.
     pub fn bool(&mut self, b: bool) {
         self.raw(if b { b"true" } else { b"false" });
@@ -271,6 +297,17 @@ mod tests {
         let mut b = Vec::new();
         Out::new(&mut b, false, 0).hex(-255);
         assert_eq!(b, b"\"-0xff\"");
+    }
+
+    #[test]
+    fn flags_like_python() {
+        let t = crate::json::opts::flag_table("mmap.prot").unwrap();
+        for v in [0u64, 1, 3, 7, 0x13, 0x10] {
+            let mut b = Vec::new();
+            Out::new(&mut b, false, 0).flags(v, t);
+            let want = format!("{:?}", crate::json::opts::flags_to_string(v, t));
+            assert_eq!(String::from_utf8(b).unwrap(), want);
+        }
     }
 
     #[test]

@@ -141,14 +141,6 @@ fn plain_int(out: &mut Out<'_>, v: i128) {
     }
 }
 
-fn hex_string(v: i128) -> String {
-    if v < 0 {
-        format!("-{:#x}", v.unsigned_abs())
-    } else {
-        format!("{v:#x}")
-    }
-}
-
 /// Writes an integer; in pretty mode in the form the field's options select
 /// (`hex` already includes inherited hex).
 pub fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: bool) {
@@ -164,11 +156,10 @@ pub fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: 
         return out.str(text.as_bytes());
     }
     if let Some(flags) = &fi.fmt.flags {
-        let text = match (opts::flag_table(flags), unsigned) {
-            (Some(t), Some(u)) => opts::flags_to_string(u, t),
-            _ => hex_string(v),
+        return match (opts::flag_table(flags), unsigned) {
+            (Some(t), Some(u)) => out.flags(u, t),
+            _ => out.hex(v),
         };
-        return out.str(text.as_bytes());
     }
     if let Some(dict) = &fi.fmt.dict {
         let name = opts::dict_table(dict, fi.desc.name())
