@@ -152,6 +152,8 @@ pub struct ImageReader<R> {
     /// Message types of entry 0 and of later entries, looked up once.
     info_first: Option<&'static MessageInfo>,
     info_rest: Option<&'static MessageInfo>,
+    /// A payload buffer handed back by the caller, reused for the next read.
+    spare: Option<Vec<u8>>,
 }
 
 fn field_u64(msg: &DynamicMessage, name: &str) -> u64 {
@@ -181,6 +183,7 @@ impl<R: Read> ImageReader<R> {
             done: false,
             info_first: None,
             info_rest: None,
+            spare: None,
         };
         let mut magic = r.read_u32("the image magic")?;
         if magic == registry::IMG_COMMON_MAGIC || magic == registry::IMG_SERVICE_MAGIC {
@@ -211,7 +214,9 @@ impl<R: Read> ImageReader<R> {
         // small lengths are allocated at once (cheap whatever the file says);
         // larger ones grow only as bytes arrive
         if len <= SMALL_READ {
-            let mut buf = vec![0u8; len as usize];
+            let mut buf = self.spare.take().unwrap_or_default();
+            buf.clear();
+            buf.resize(len as usize, 0);
             let mut got = 0;
             while got < buf.len() {
                 match self.inner.read(&mut buf[got..]) {
@@ -334,6 +339,12 @@ impl<R: Read> ImageReader<R> {
             });
         }
         self.read_bytes(size, "an entry payload").map(Some)
+    }
+
+    /// Hands a payload buffer back (from a [`RawEntry`] that is done with),
+    /// so the next small payload is read into it instead of a new one.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.spare = Some(buf);
     }
 
     /// The next entry with its message left in wire form: the fast path

@@ -72,14 +72,15 @@ pub fn entry_to_json(
 
 /// Writes one entry read by [`ImageReader::next_raw`] as JSON: straight from
 /// the wire bytes, or through a decoded message where protobuf's merge rules
-/// are needed. Both give the same text.
+/// are needed. Both give the same text. Returns the payload buffer, for
+/// [`ImageReader::recycle`].
 pub fn raw_entry_to_json(
     buf: &mut Vec<u8>,
     desc: &ImageDesc,
     raw: RawEntry,
     opts: JsonOptions,
     depth: usize,
-) -> Result<()> {
+) -> Result<Vec<u8>> {
     let start = buf.len();
     let fast = {
         let mut out = Out::new(buf, opts.pretty, depth);
@@ -109,11 +110,12 @@ pub fn raw_entry_to_json(
         }
     };
     match fast {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(raw.payload),
         Err(wire::WireError::Fallback) => {
             buf.truncate(start);
             let entry = raw.decode()?;
-            entry_to_json(buf, desc, &entry, opts, depth)
+            entry_to_json(buf, desc, &entry, opts, depth)?;
+            Ok(Vec::new())
         }
         Err(wire::WireError::Invalid(detail)) => Err(Error::Protobuf {
             index: raw.index,
@@ -151,7 +153,8 @@ pub fn decode<R: Read, W: Write>(reader: ImageReader<R>, mut w: W, opts: JsonOpt
         let raw = raw?;
         out.item(&mut arr);
         let buf = out_buf(&mut out);
-        raw_entry_to_json(buf, desc, raw, opts, 2)?;
+        let payload = raw_entry_to_json(buf, desc, raw, opts, 2)?;
+        reader.recycle(payload);
         if buf.len() >= FLUSH_AT {
             w.write_all(buf).map_err(|e| Error::io("writing JSON", e))?;
             buf.clear();

@@ -56,7 +56,7 @@ struct FieldList<'a> {
     heap: Vec<(u32, Raw<'a>)>,
 }
 
-const INLINE: usize = 16;
+const INLINE: usize = 10;
 
 impl<'a> FieldList<'a> {
     fn new() -> Self {
@@ -88,8 +88,7 @@ impl<'a> FieldList<'a> {
     }
 }
 
-fn fields(buf: &[u8]) -> Result<FieldList<'_>, WireError> {
-    let mut out = FieldList::new();
+fn fields<'a>(buf: &'a [u8], out: &mut FieldList<'a>) -> Result<(), WireError> {
     let mut pos = 0;
     while pos < buf.len() {
         let key = varint(buf, &mut pos).ok_or_else(|| invalid("bad field key"))?;
@@ -133,14 +132,15 @@ fn fields(buf: &[u8]) -> Result<FieldList<'_>, WireError> {
         };
         out.push((number, raw));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The last varint value of top-level field `number` (0 when absent).
 pub fn field_varint(buf: &[u8], number: u32) -> u64 {
-    let Ok(mut fs) = fields(buf) else {
+    let mut fs = FieldList::new();
+    if fields(buf, &mut fs).is_err() {
         return 0;
-    };
+    }
     fs.as_mut_slice()
         .iter()
         .rev()
@@ -236,7 +236,8 @@ pub fn write_fields(
     pretty: bool,
     hex: bool,
 ) -> Result<(), WireError> {
-    let mut list = fields(buf)?;
+    let mut list = FieldList::new();
+    fields(buf, &mut list)?;
     let fs = list.as_mut_slice();
     if !fs.windows(2).all(|w| w[0].0 <= w[1].0) {
         fs.sort_by_key(|(n, _)| *n);
@@ -330,11 +331,11 @@ pub fn write_fields(
             continue;
         }
         // the last occurrence wins; a packed encoding of a singular field is invalid
-        let Some((_, raw)) = group.last() else {
+        let Some(((_, raw), earlier)) = group.split_last() else {
             continue;
         };
-        for (_, r) in group {
-            scalar(fi, *r)?;
+        for (_, r) in earlier {
+            scalar(fi, *r)?; // every occurrence must have the right wire type
         }
         let v = scalar(fi, *raw)?;
         out.key_json(obj, &fi.json_key);
