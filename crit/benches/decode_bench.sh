@@ -25,9 +25,10 @@ trap 'rm -rf "$work"' EXIT
 # peak RSS (/usr/bin/time). Our N is $RUNS (default 5), python's 2.
 RUNS=${RUNS:-5}
 measure() {
-  local n=$1; shift
+  local n=$1 out=$2; shift 2
   local best="" peak=0 t0 t1 t m
   for _ in $(seq "$n"); do
+    rm -f "$out" # both tools write a new file each run
     t0=$(date +%s%N)
     /usr/bin/time -f '%M' -o "$work/time" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; echo "fail fail"; return; }
     t1=$(date +%s%N)
@@ -44,10 +45,10 @@ for img in pagemap-200k mm-50k pagemap-2m; do
   size=$(stat -c %s "$work/$img.img")
   for mode in plain pretty; do
     flag=(); [ "$mode" = pretty ] && flag=(--pretty)
-    read -r os orss < <(measure "$RUNS" "$ours" decode "${flag[@]}" -i "$work/$img.img" -o "$work/out.json")
+    read -r os orss < <(measure "$RUNS" "$work/out.json" "$ours" decode "${flag[@]}" -i "$work/$img.img" -o "$work/out.json")
     ps=-; prss=-; speed=-
     if [ -n "$pycrit" ] && [ "$img" != pagemap-2m ]; then
-      read -r ps prss < <(measure 2 $pycrit decode "${flag[@]}" -i "$work/$img.img" -o "$work/py.json")
+      read -r ps prss < <(measure 2 "$work/py.json" $pycrit decode "${flag[@]}" -i "$work/$img.img" -o "$work/py.json")
       cmp -s "$work/out.json" "$work/py.json" || echo "WARNING: outputs differ for $img $mode" >&2
       speed=$(python3 -c "print('%.0fx' % ($ps / max($os, 0.005)))")
     fi
@@ -55,6 +56,6 @@ for img in pagemap-200k mm-50k pagemap-2m; do
   done
 done
 # encode back, ours only (python needs the whole JSON in memory too)
-read -r es erss < <(measure 1 "$ours" encode -i "$work/out.json" -o "$work/back.img")
+read -r es erss < <(measure 1 "$work/back.img" "$ours" encode -i "$work/out.json" -o "$work/back.img")
 printf '%-14s %-7s %10s %8s %13s\n' pagemap-2m encode "$(stat -c %s "$work/out.json")" "$es" "$erss"
 cmp -s "$work/back.img" "$work/pagemap-2m.img" && echo "encode round trip of pagemap-2m: identical"

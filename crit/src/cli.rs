@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, IsTerminal as _, Read, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -171,9 +172,10 @@ fn open_in(input: Option<&Path>) -> Result<Box<dyn Read>> {
     })
 }
 
-/// Writes through `f` into `out`, or to stdout. A file is written beside its
-/// final name and renamed into place only when everything succeeded, so a
-/// failed conversion never leaves a half-written or clobbered output.
+/// Writes through `f` into `out`, or to stdout. A failed conversion never
+/// leaves a half-written file or clobbers an existing one: a new file is
+/// removed on failure, and an existing one is replaced by a complete file
+/// written beside it. Files are created 0600 (images hold memory).
 fn with_output(
     out: Option<&Path>,
     newline: bool,
@@ -198,6 +200,25 @@ fn with_output(
         w.flush()?;
         return Ok(());
     }
+    // A new file is written in place and removed again if anything fails.
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => {
+            let mut w = BufWriter::with_capacity(1 << 16, file);
+            let res = f(&mut w).and_then(|()| w.flush().map_err(anyhow::Error::from));
+            if res.is_err() {
+                let _ = std::fs::remove_file(path);
+            }
+            return res.with_context(|| format!("writing {}", path.display()));
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+    // An existing file is replaced only once the new contents are complete.
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

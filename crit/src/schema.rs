@@ -1,19 +1,52 @@
 //! The CRIU image schema as crit sees it at run time.
 //!
-//! The descriptor set compiled by `build.rs` is loaded once. Two changes are
-//! made before the pool is built: every `string` field becomes `bytes` (file
-//! names are bytes on Linux, and the wire form of both types is the same), and
-//! every field's `(criu)` options are read into a [`FieldFmt`]. Nothing else in
-//! the crate reads descriptor options.
+//! `build.rs` compiles `proto/` into a descriptor set where every `string`
+//! field is `bytes` (file names are bytes on Linux, and the wire form of both
+//! types is the same), and reads every field's `(criu)` options into a table.
+//! Both are loaded once, here, into [`MessageInfo`]s whose fields carry a
+//! [`FieldFmt`]; nothing else in the crate looks at descriptor options.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use prost::Message as _;
-use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor, Value};
-use prost_types::field_descriptor_proto::Type;
+use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
-static DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/criu.bin"));
+static DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/criu-bytes.bin"));
+
+/// A field's options as build.rs found them.
+#[derive(Debug)]
+pub(crate) struct RawFmt {
+    text: bool,
+    hex: bool,
+    ipadd: bool,
+    dev: bool,
+    odev: bool,
+    flags: &'static str,
+    dict: &'static str,
+    conv: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/field_fmts.rs"));
+
+impl RawFmt {
+    fn fmt(&self) -> FieldFmt {
+        let name = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        FieldFmt {
+            text: self.text,
+            hex: self.hex,
+            ipadd: self.ipadd,
+            // python crit looks at odev only for fields marked dev
+            dev: match (self.dev, self.odev) {
+                (true, true) => Some(DevFmt::Old),
+                (true, false) => Some(DevFmt::Kernel),
+                _ => None,
+            },
+            flags: name(self.flags),
+            dict: name(self.dict),
+            conv: name(self.conv),
+        }
+    }
+}
 
 /// How a field is shown in JSON, from its type and its `(criu)` options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -104,38 +137,8 @@ pub fn schema() -> &'static Schema {
 impl Schema {
     #[allow(clippy::expect_used)] // the descriptor set is built by build.rs; a failure is a build bug
     fn load() -> Schema {
-        // Options first, from a pool that keeps them.
-        let with_opts = DescriptorPool::decode(DESCRIPTOR_SET)
-            .expect("descriptor set built by build.rs is valid");
-        let mut fmts: HashMap<String, FieldFmt> = HashMap::new();
-        if let Some(ext) = with_opts.get_extension_by_name("criu") {
-            for desc in with_opts.all_messages() {
-                for field in desc.fields() {
-                    let opts = field.options();
-                    if opts.has_extension(&ext) {
-                        if let Value::Message(m) = opts.get_extension(&ext).as_ref() {
-                            let mut fmt = FieldFmt::default();
-                            read_opts(m, &mut fmt);
-                            fmts.insert(field.full_name().to_owned(), fmt);
-                        }
-                    }
-                }
-            }
-        }
-        // Then the pool crit decodes with: strings turned into bytes.
-        let mut fds = prost_types::FileDescriptorSet::decode(DESCRIPTOR_SET)
-            .expect("descriptor set built by build.rs decodes");
-        let mut text = std::collections::HashSet::new();
-        for file in &mut fds.file {
-            let prefix = match file.package() {
-                "" => String::new(),
-                p => format!("{p}."),
-            };
-            for msg in &mut file.message_type {
-                mark_strings(&prefix, msg, &mut text);
-            }
-        }
-        let pool = DescriptorPool::from_file_descriptor_set(fds)
+        let fmts: HashMap<&str, &RawFmt> = FIELD_FMTS.iter().map(|(n, f)| (*n, f)).collect();
+        let pool = DescriptorPool::decode(DESCRIPTOR_SET)
             .expect("descriptor set built by build.rs is valid");
         let index: HashMap<String, usize> = pool
             .all_messages()
@@ -149,8 +152,10 @@ impl Schema {
             // field numbers in CRIU's schema are small: index them directly
             let mut by_number = vec![u32::MAX; max as usize + 1];
             for field in desc.fields() {
-                let mut fmt = fmts.remove(field.full_name()).unwrap_or_default();
-                fmt.text = text.contains(field.full_name());
+                let fmt = fmts
+                    .get(field.full_name())
+                    .map(|f| f.fmt())
+                    .unwrap_or_default();
                 by_number[field.number() as usize] = fields.len() as u32;
                 let kind = field.kind();
                 let sub = match &kind {
@@ -211,44 +216,4 @@ impl Schema {
             _ => None,
         }
     }
-}
-
-fn mark_strings(
-    prefix: &str,
-    msg: &mut prost_types::DescriptorProto,
-    out: &mut std::collections::HashSet<String>,
-) {
-    let name = format!("{prefix}{}", msg.name());
-    for f in &mut msg.field {
-        if f.r#type() == Type::String {
-            f.set_type(Type::Bytes);
-            out.insert(format!("{name}.{}", f.name()));
-        }
-    }
-    let nested = format!("{name}.");
-    for m in &mut msg.nested_type {
-        mark_strings(&nested, m, out);
-    }
-}
-
-fn read_opts(m: &prost_reflect::DynamicMessage, fmt: &mut FieldFmt) {
-    let (mut dev, mut odev) = (false, false);
-    for (f, v) in m.fields() {
-        match (f.name(), v) {
-            ("hex", Value::Bool(b)) => fmt.hex = *b,
-            ("ipadd", Value::Bool(b)) => fmt.ipadd = *b,
-            ("dev", Value::Bool(b)) => dev = *b,
-            ("odev", Value::Bool(b)) => odev = *b,
-            ("flags", Value::String(s)) if !s.is_empty() => fmt.flags = Some(s.clone()),
-            ("dict", Value::String(s)) if !s.is_empty() => fmt.dict = Some(s.clone()),
-            ("conv", Value::String(s)) if !s.is_empty() => fmt.conv = Some(s.clone()),
-            _ => {}
-        }
-    }
-    // python crit looks at odev only for fields marked dev
-    fmt.dev = match (dev, odev) {
-        (true, true) => Some(DevFmt::Old),
-        (true, false) => Some(DevFmt::Kernel),
-        _ => None,
-    };
 }
