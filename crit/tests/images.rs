@@ -267,3 +267,87 @@ fn every_registered_image_kind_has_its_message() {
         assert_eq!(j, format!(r#"{{"magic": "{}", "entries": []}}"#, d.name));
     }
 }
+
+/// The fast path (wire bytes to JSON) and the message path (decode, then
+/// JSON) must agree on protobuf's corner cases.
+fn both_paths(img: &[u8]) -> String {
+    let mut r = ImageReader::new(img).unwrap();
+    let desc = r.desc();
+    let mut parts = Vec::new();
+    for e in &mut r {
+        let mut buf = Vec::new();
+        json::entry_to_json(
+            &mut buf,
+            desc,
+            &e.unwrap(),
+            JsonOptions {
+                pretty: true,
+                nopl: false,
+            },
+            2,
+        )
+        .unwrap();
+        parts.push(buf);
+    }
+    let fast = to_json(img, true);
+    for p in &parts {
+        let p = String::from_utf8(p.clone()).unwrap();
+        assert!(
+            fast.contains(&p),
+            "fast path differs:\n{fast}\nslow entry:\n{p}"
+        );
+    }
+    fast
+}
+
+#[test]
+fn protobuf_corner_cases_match_the_message_path() {
+    let core = |payload: &[u8]| {
+        let mut v = Vec::new();
+        v.extend_from_slice(&0x5456_4319u32.to_ne_bytes());
+        v.extend_from_slice(&0x5505_3847u32.to_ne_bytes());
+        v.extend_from_slice(&(payload.len() as u32).to_ne_bytes());
+        v.extend_from_slice(payload);
+        v
+    };
+    // core_entry: mtype = X86_64, then tc given twice (the halves merge)
+    let tc1 = [0x08u8, 1, 0x10, 0, 0x18, 0];
+    let tc2 = [0x20u8, 0, 0x28, 0xff, 0x01, 0x32, 1, b'x'];
+    let mut p = vec![0x08u8, 1, 0x1a, tc1.len() as u8];
+    p.extend_from_slice(&tc1);
+    p.extend_from_slice(&[0x1a, tc2.len() as u8]);
+    p.extend_from_slice(&tc2);
+    let j = both_paths(&core(&p));
+    assert!(j.contains(r#""blk_sigset": "0xff""#), "{j}");
+    assert!(j.contains(r#""task_state": "Alive""#), "{j}");
+
+    // a scalar given twice: the last wins; an unknown field and an unknown
+    // group are skipped
+    let mut p2 = vec![0x08u8, 2, 0x08, 1];
+    p2.extend_from_slice(&[0x1a, tc1.len() as u8 + tc2.len() as u8]);
+    p2.extend_from_slice(&tc1);
+    p2.extend_from_slice(&tc2);
+    p2.extend_from_slice(&[0xf8, 0x07, 42]); // field 127, varint
+    p2.extend_from_slice(&[0xfb, 0x07, 0x08, 1, 0xfc, 0x07]); // group 127 { 1: 1 }
+    let j = both_paths(&core(&p2));
+    assert!(j.contains(r#""mtype": "X86_64""#), "{j}");
+
+    // truncated group and wrong wire type are errors on both paths
+    for bad in [
+        vec![0x08u8, 1, 0xfb, 0x07],
+        vec![0x09u8, 1, 2, 3, 4, 5, 6, 7, 8],
+    ] {
+        let img = core(&bad);
+        assert!(json::decode(
+            ImageReader::new(img.as_slice()).unwrap(),
+            Vec::new(),
+            JsonOptions::default()
+        )
+        .is_err());
+        assert!(ImageReader::new(img.as_slice())
+            .unwrap()
+            .next()
+            .unwrap()
+            .is_err());
+    }
+}

@@ -30,9 +30,6 @@ pub struct JsonOptions {
     pub nopl: bool,
 }
 
-/// Flush the output buffer once it holds this much.
-const FLUSH_AT: usize = 64 * 1024;
-
 /// The message type of entry `index` in an image of kind `desc`.
 pub fn entry_message(desc: &ImageDesc, index: usize) -> Option<&'static MessageInfo> {
     let name = match desc.layout {
@@ -70,60 +67,31 @@ pub fn entry_to_json(
     .map_err(|e| at_entry(e, entry.index))
 }
 
-/// Writes one entry read by [`ImageReader::next_raw`] as JSON: straight from
-/// the wire bytes, or through a decoded message where protobuf's merge rules
-/// are needed. Both give the same text. Returns the payload buffer, for
-/// [`ImageReader::recycle`].
-pub fn raw_entry_to_json(
-    buf: &mut Vec<u8>,
+/// Writes one entry read by [`ImageReader::next_raw`] as JSON, straight
+/// from its wire bytes, and gives the payload buffer back (for
+/// [`ImageReader::recycle`]).
+pub fn write_raw_entry(
+    out: &mut Out<'_>,
     desc: &ImageDesc,
     raw: RawEntry,
     opts: JsonOptions,
-    depth: usize,
 ) -> Result<Vec<u8>> {
-    let start = buf.len();
-    let fast = {
-        let mut out = Out::new(buf, opts.pretty, depth);
-        let mut obj = out.object();
-        match wire::write_fields(
-            &mut out,
-            &mut obj,
-            raw.message,
-            &raw.payload,
-            opts.pretty,
-            false,
-        ) {
-            Ok(()) => {
-                let ghost = desc.layout == Layout::GhostFile;
-                to_json::write_extra_member(
-                    &mut out,
-                    &mut obj,
-                    raw.extra.as_ref(),
-                    opts.nopl,
-                    ghost,
-                )
-                .map_err(|e| at_entry(e, raw.index))?;
-                out.close(obj);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    };
-    match fast {
-        Ok(()) => Ok(raw.payload),
-        Err(wire::WireError::Fallback) => {
-            buf.truncate(start);
-            let entry = raw.decode()?;
-            entry_to_json(buf, desc, &entry, opts, depth)?;
-            Ok(Vec::new())
-        }
-        Err(wire::WireError::Invalid(detail)) => Err(Error::Protobuf {
+    let mut obj = out.object();
+    if let Err(wire::WireError::Invalid(detail)) =
+        wire::write_fields(out, &mut obj, raw.message, &raw.payload, opts.pretty, false)
+    {
+        return Err(Error::Protobuf {
             index: raw.index,
             offset: raw.offset,
             message: raw.message.desc.full_name().to_owned(),
             detail,
-        }),
+        });
     }
+    let ghost = desc.layout == Layout::GhostFile;
+    to_json::write_extra_member(out, &mut obj, raw.extra.as_ref(), opts.nopl, ghost)
+        .map_err(|e| at_entry(e, raw.index))?;
+    out.close(obj);
+    Ok(raw.payload)
 }
 
 fn at_entry(e: Error, index: usize) -> Error {
@@ -139,37 +107,29 @@ fn at_entry(e: Error, index: usize) -> Error {
 
 /// Converts an image to JSON: `{"magic": NAME, "entries": [...]}`, without a
 /// trailing newline.
-pub fn decode<R: Read, W: Write>(reader: ImageReader<R>, mut w: W, opts: JsonOptions) -> Result<W> {
+pub fn decode<R: Read, W: Write>(
+    mut reader: ImageReader<R>,
+    mut w: W,
+    opts: JsonOptions,
+) -> Result<W> {
     let desc = reader.desc();
-    let mut buf = Vec::with_capacity(FLUSH_AT * 2);
-    let mut out = Out::new(&mut buf, opts.pretty, 0);
+    let mut buf = Vec::with_capacity(2 * out::FLUSH_AT);
+    let mut out = Out::with_sink(&mut buf, opts.pretty, &mut w);
     let mut top = out.object();
     out.key(&mut top, "magic");
     out.str(desc.name.as_bytes());
     out.key(&mut top, "entries");
     let mut arr = out.array();
-    let mut reader = reader;
     while let Some(raw) = reader.next_raw() {
-        let raw = raw?;
         out.item(&mut arr);
-        let buf = out_buf(&mut out);
-        let payload = raw_entry_to_json(buf, desc, raw, opts, 2)?;
+        let payload = write_raw_entry(&mut out, desc, raw?, opts)?;
         reader.recycle(payload);
-        if buf.len() >= FLUSH_AT {
-            w.write_all(buf).map_err(|e| Error::io("writing JSON", e))?;
-            buf.clear();
-        }
     }
     out.close(arr);
     out.close(top);
-    w.write_all(&buf)
-        .map_err(|e| Error::io("writing JSON", e))?;
+    out.finish().map_err(|e| Error::io("writing JSON", e))?;
     w.flush().map_err(|e| Error::io("writing JSON", e))?;
     Ok(w)
-}
-
-fn out_buf<'b>(out: &'b mut Out<'_>) -> &'b mut Vec<u8> {
-    out.buf_mut()
 }
 
 /// Converts JSON (plain or pretty, as [`decode`] writes it) back to an image.

@@ -5,13 +5,29 @@
 
 use std::io::Write as _;
 
-/// Writes JSON into a byte buffer.
-#[derive(Debug)]
+/// Writes JSON into a byte buffer, and from there (when given a sink) into
+/// a writer whenever the buffer holds [`FLUSH_AT`] bytes at an item
+/// boundary, so that even one huge entry does not sit in memory whole.
 pub struct Out<'a> {
     buf: &'a mut Vec<u8>,
     pretty: bool,
     depth: usize,
+    sink: Option<&'a mut dyn std::io::Write>,
+    error: Option<std::io::Error>,
 }
+
+impl std::fmt::Debug for Out<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Out")
+            .field("pretty", &self.pretty)
+            .field("depth", &self.depth)
+            .field("buffered", &self.buf.len())
+            .finish()
+    }
+}
+
+/// Buffered bytes that make [`Out`] pass its buffer on to its sink.
+pub const FLUSH_AT: usize = 64 * 1024;
 
 /// A container being written: remembers whether an item was written yet.
 #[derive(Debug)]
@@ -24,7 +40,44 @@ pub struct Open {
 impl<'a> Out<'a> {
     /// An emitter appending to `buf`, starting at nesting depth `depth`.
     pub fn new(buf: &'a mut Vec<u8>, pretty: bool, depth: usize) -> Self {
-        Out { buf, pretty, depth }
+        Out {
+            buf,
+            pretty,
+            depth,
+            sink: None,
+            error: None,
+        }
+    }
+
+    /// An emitter that passes its output on to `sink` as it goes.
+    pub fn with_sink(buf: &'a mut Vec<u8>, pretty: bool, sink: &'a mut dyn std::io::Write) -> Self {
+        Out {
+            buf,
+            pretty,
+            depth: 0,
+            sink: Some(sink),
+            error: None,
+        }
+    }
+
+    fn pass_on(&mut self) {
+        if let (Some(sink), None) = (self.sink.as_mut(), &self.error) {
+            if let Err(e) = sink.write_all(self.buf) {
+                self.error = Some(e);
+            }
+        }
+        self.buf.clear();
+    }
+
+    /// Writes what is buffered to the sink and reports the first write error.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if self.sink.is_some() {
+            self.pass_on();
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// The buffer written to.
@@ -64,6 +117,9 @@ impl<'a> Out<'a> {
 
     /// Starts the next array item.
     pub fn item(&mut self, c: &mut Open) {
+        if self.sink.is_some() && self.buf.len() >= FLUSH_AT {
+            self.pass_on();
+        }
         if !c.empty {
             self.buf.push(b',');
             if !self.pretty {

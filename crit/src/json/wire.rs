@@ -1,8 +1,9 @@
 //! The fast path of decoding: protobuf wire bytes straight to JSON, driven
 //! by the schema, without building a message in between. It gives the same
-//! text as converting a decoded `DynamicMessage` ([`super::to_json`]); for the
-//! rare input it does not handle (a non-repeated message field given twice,
-//! which protobuf merges) it says so and the caller takes the slow path.
+//! text as converting a decoded `DynamicMessage` ([`super::to_json`]),
+//! protobuf's rules included (the last value of a repeated singular field
+//! wins, repeated occurrences of a message field merge, packed and unpacked
+//! lists, unknown fields and groups skipped, required fields checked).
 
 use prost_reflect::Kind;
 
@@ -10,13 +11,11 @@ use super::out::Out;
 use super::to_json::{write_bytes, write_enum, write_int};
 use crate::schema::{schema, FieldInfo, MessageInfo};
 
-/// Why the fast path stopped.
+/// Why bytes could not be shown.
 #[derive(Debug)]
 pub enum WireError {
     /// The bytes are not a valid message of the type.
     Invalid(String),
-    /// Valid, but needs protobuf's merge rules: use the slow path.
-    Fallback,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +24,7 @@ enum Raw<'a> {
     Fixed64(u64),
     Fixed32(u32),
     Len(&'a [u8]),
+    Group,
 }
 
 fn invalid(s: impl Into<String>) -> WireError {
@@ -127,12 +127,60 @@ fn fields<'a>(buf: &'a [u8], out: &mut FieldList<'a>) -> Result<(), WireError> {
                 pos = end;
                 Raw::Len(s)
             }
-            // groups are not used by CRIU; keep them for the slow path to judge
-            _ => return Err(WireError::Fallback),
+            // groups: no CRIU field is one; skipped like any unknown field
+            3 => {
+                skip_group(buf, &mut pos, number, 0)?;
+                Raw::Group
+            }
+            _ => {
+                return Err(invalid(format!(
+                    "field {number}: bad wire type {}",
+                    key & 7
+                )))
+            }
         };
         out.push((number, raw));
     }
     Ok(())
+}
+
+/// Skips a group's contents up to its end marker.
+fn skip_group(buf: &[u8], pos: &mut usize, number: u32, depth: u32) -> Result<(), WireError> {
+    if depth > 64 {
+        return Err(invalid("groups nested too deep"));
+    }
+    loop {
+        let key = varint(buf, pos).ok_or_else(|| invalid(format!("group {number}: no end")))?;
+        let n = key >> 3;
+        match key & 7 {
+            0 => {
+                varint(buf, pos).ok_or_else(|| invalid("bad varint"))?;
+            }
+            1 => {
+                *pos = pos
+                    .checked_add(8)
+                    .filter(|&p| p <= buf.len())
+                    .ok_or_else(|| invalid("truncated fixed64"))?
+            }
+            5 => {
+                *pos = pos
+                    .checked_add(4)
+                    .filter(|&p| p <= buf.len())
+                    .ok_or_else(|| invalid("truncated fixed32"))?
+            }
+            2 => {
+                let len = varint(buf, pos).ok_or_else(|| invalid("bad length"))?;
+                *pos = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| pos.checked_add(l))
+                    .filter(|&e| e <= buf.len())
+                    .ok_or_else(|| invalid("length past the end"))?;
+            }
+            3 => skip_group(buf, pos, u32::try_from(n).unwrap_or(0), depth + 1)?,
+            4 if n == u64::from(number) => return Ok(()),
+            t => return Err(invalid(format!("group {number}: bad wire type {t}"))),
+        }
+    }
 }
 
 /// The last varint value of top-level field `number` (0 when absent).
@@ -263,7 +311,9 @@ pub fn write_fields(
         let is_msg = fi.sub.is_some() || matches!(fi.kind, Kind::Message(_));
         if fi.list {
             if is_msg {
-                let sub = schema().sub(fi).ok_or(WireError::Fallback)?;
+                let sub = schema()
+                    .sub(fi)
+                    .ok_or_else(|| invalid("message type missing from the schema"))?;
                 out.key_json(obj, &fi.json_key);
                 let mut arr = out.array();
                 for (_, raw) in group {
@@ -300,7 +350,10 @@ pub fn write_fields(
                     })
                     .collect();
                 if words.len() != 1 && words.len() < 4 {
-                    return Err(WireError::Fallback);
+                    return Err(invalid(format!(
+                        "{}: an IP address needs 1 or 4 words",
+                        fi.name
+                    )));
                 }
                 let mut arr = out.array();
                 out.item(&mut arr);
@@ -317,16 +370,29 @@ pub fn write_fields(
             continue;
         }
         if is_msg {
-            if group.len() > 1 {
-                return Err(WireError::Fallback); // protobuf merges repeated occurrences
-            }
-            let Raw::Len(b) = group[0].1 else {
-                return Err(invalid(format!("field {}: wrong wire type", fi.name)));
-            };
-            let sub = schema().sub(fi).ok_or(WireError::Fallback)?;
+            let sub = schema()
+                .sub(fi)
+                .ok_or_else(|| invalid("message type missing from the schema"))?;
+            let wrong = || invalid(format!("field {}: wrong wire type", fi.name));
             out.key_json(obj, &fi.json_key);
             let mut o = out.object();
-            write_fields(out, &mut o, sub, b, pretty, hex || fi.fmt.hex)?;
+            if let [(_, raw)] = group {
+                let Raw::Len(b) = raw else {
+                    return Err(wrong());
+                };
+                write_fields(out, &mut o, sub, b, pretty, hex || fi.fmt.hex)?;
+            } else {
+                // protobuf merges repeated occurrences of a message field,
+                // which is the same as reading their bytes one after another
+                let mut merged = Vec::new();
+                for (_, raw) in group {
+                    let Raw::Len(b) = raw else {
+                        return Err(wrong());
+                    };
+                    merged.extend_from_slice(b);
+                }
+                write_fields(out, &mut o, sub, &merged, pretty, hex || fi.fmt.hex)?;
+            }
             out.close(o);
             continue;
         }
