@@ -493,23 +493,10 @@ impl<R: Read> Iterator for ImageReader<R> {
     type Item = Result<Entry>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
-            return None;
-        }
-        match self
-            .raw_entry()
-            .and_then(|e| e.map(RawEntry::decode).transpose())
-        {
-            Ok(Some(e)) => Some(Ok(e)),
-            Ok(None) => {
-                self.done = true;
-                None
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
-            }
-        }
+        self.next_raw().map(|raw| {
+            raw.and_then(RawEntry::decode)
+                .inspect_err(|_| self.done = true)
+        })
     }
 }
 

@@ -358,3 +358,15 @@ fn non_utf8_names_round_trip() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(o.stdout, img);
 }
+
+#[test]
+fn usage_errors_exit_like_python_crit() {
+    // no subcommand: usage, exit 1 (argparse's "too few arguments")
+    let o = crit(&[], None);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("Usage"), "{}", stderr(&o));
+    // a bad flag or choice: argparse's exit 2
+    assert_eq!(crit(&["decode", "--bogus"], None).status.code(), Some(2));
+    assert_eq!(crit(&["x", ".", "nope"], None).status.code(), Some(2));
+    assert_eq!(crit(&["--version"], None).status.code(), Some(0));
+}
