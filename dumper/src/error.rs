@@ -146,4 +146,18 @@ impl DumpError {
             source,
         }
     }
+
+    /// The error is what a task that is going away gives (ESRCH from
+    /// /proc, ptrace or its memory).
+    pub fn means_gone(&self) -> bool {
+        let esrch = |e: &std::io::Error| e.raw_os_error() == Some(libc::ESRCH);
+        match self {
+            DumpError::TargetGone { .. } => true,
+            DumpError::Ptrace { errno, .. } | DumpError::RemoteSyscall { errno, .. } => {
+                *errno == Errno::ESRCH
+            }
+            DumpError::Proc { source, .. } | DumpError::Memory { source, .. } => esrch(source),
+            _ => false,
+        }
+    }
 }

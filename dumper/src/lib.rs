@@ -174,9 +174,11 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
             if let Err(re) = frozen.release(Release::Resume) {
                 log.error(format_args!("resuming {pid} after the failure: {re}"));
             }
-            // Whatever failed first, a target that is gone is the cause.
-            let gone =
-                proc::read_stat(pid_i, None).map_or(true, |s| s.state == 'Z' || s.state == 'X');
+            // Whatever failed first, a target that is gone is the cause: it
+            // may be a zombie already, or still on its way out, which the
+            // ESRCH the failing step got says.
+            let gone = e.means_gone()
+                || proc::read_stat(pid_i, None).map_or(true, |s| s.state == 'Z' || s.state == 'X');
             return Err(if gone {
                 DumpError::TargetGone { pid: pid_i }
             } else {
