@@ -1,0 +1,6 @@
+//! crit's integration tests, one binary (modules per area).
+
+mod cli;
+mod diff;
+mod golden;
+mod images;
