@@ -314,17 +314,6 @@ impl<R: Read> ImageReader<R> {
         *slot
     }
 
-    fn message_name(&self) -> &'static str {
-        match self.desc.layout {
-            Layout::Entries { message, .. } => message,
-            Layout::Pagemap if self.index == 0 => "pagemap_head",
-            Layout::Pagemap => "pagemap_entry",
-            Layout::GhostFile if self.index == 0 => "ghost_file_entry",
-            Layout::GhostFile => "ghost_chunk_entry",
-            Layout::NotAnImage => "",
-        }
-    }
-
     fn read_payload(&mut self, index: usize, at: u64) -> Result<Option<Vec<u8>>> {
         let Some(size) = self.read_u32_or_eof("an entry size")? else {
             return Ok(None);
@@ -369,12 +358,9 @@ impl<R: Read> ImageReader<R> {
     fn raw_entry(&mut self) -> Result<Option<RawEntry>> {
         let index = self.index;
         let at = self.offset;
-        let name = self.message_name();
-        let info = self.message_info().ok_or_else(|| Error::Protobuf {
-            index,
-            offset: at,
-            message: name.to_owned(),
-            detail: "message type missing from the schema".to_owned(),
+        let info = self.message_info().ok_or(Error::NotAnImage {
+            name: self.desc.name,
+            magic: self.desc.magic,
         })?;
         let Some(payload) = self.read_payload(index, at)? else {
             return Ok(None);
