@@ -135,6 +135,20 @@ impl ExtraData {
     }
 }
 
+/// Reads until `buf` is full or the input ends; returns how much was read.
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 fn round_up(x: u64, to: u64) -> u64 {
     x.div_ceil(to) * to
 }
@@ -213,40 +227,20 @@ impl<R: Read> ImageReader<R> {
     fn read_bytes(&mut self, len: u64, expected: &'static str) -> Result<Vec<u8>> {
         // small lengths are allocated at once (cheap whatever the file says);
         // larger ones grow only as bytes arrive
+        let mut buf;
         if len <= SMALL_READ {
-            let mut buf = self.spare.take().unwrap_or_default();
+            buf = self.spare.take().unwrap_or_default();
             buf.clear();
             buf.resize(len as usize, 0);
-            let mut got = 0;
-            while got < buf.len() {
-                match self.inner.read(&mut buf[got..]) {
-                    Ok(0) => break,
-                    Ok(n) => got += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        return Err(Error::io(
-                            format!("reading {expected} at byte {}", self.offset),
-                            e,
-                        ))
-                    }
-                }
-            }
-            if got as u64 != len {
-                return Err(Error::Truncated {
-                    offset: self.offset,
-                    expected,
-                    needed: len,
-                    found: got as u64,
-                });
-            }
-            self.offset += len;
-            return Ok(buf);
+            let got = read_full(&mut self.inner, &mut buf).map_err(|e| self.io_err(expected, e))?;
+            buf.truncate(got);
+        } else {
+            buf = Vec::new();
+            (&mut self.inner)
+                .take(len)
+                .read_to_end(&mut buf)
+                .map_err(|e| self.io_err(expected, e))?;
         }
-        let mut buf = Vec::new();
-        (&mut self.inner)
-            .take(len)
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io(format!("reading {expected} at byte {}", self.offset), e))?;
         if buf.len() as u64 != len {
             return Err(Error::Truncated {
                 offset: self.offset,
@@ -259,23 +253,14 @@ impl<R: Read> ImageReader<R> {
         Ok(buf)
     }
 
+    fn io_err(&self, expected: &str, e: io::Error) -> Error {
+        Error::io(format!("reading {expected} at byte {}", self.offset), e)
+    }
+
     /// Reads a u32, or `None` at a clean end of file.
     fn read_u32_or_eof(&mut self, expected: &'static str) -> Result<Option<u32>> {
         let mut b = [0u8; 4];
-        let mut got = 0;
-        while got < 4 {
-            match self.inner.read(&mut b[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(Error::io(
-                        format!("reading {expected} at byte {}", self.offset),
-                        e,
-                    ))
-                }
-            }
-        }
+        let got = read_full(&mut self.inner, &mut b).map_err(|e| self.io_err(expected, e))?;
         match got {
             0 => Ok(None),
             4 => {

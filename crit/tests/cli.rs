@@ -64,7 +64,8 @@ fn fails(args: &[&str], stdin: Option<&[u8]>, needles: &[&str]) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-fn image(magic: u32, entries: &[&[u8]]) -> Vec<u8> {
+/// An image with the common magic, `magic` and these raw entry payloads.
+pub(crate) fn image(magic: u32, entries: &[&[u8]]) -> Vec<u8> {
     let mut v = Vec::new();
     v.extend_from_slice(&0x5456_4319u32.to_ne_bytes());
     v.extend_from_slice(&magic.to_ne_bytes());

@@ -302,14 +302,7 @@ fn both_paths(img: &[u8]) -> String {
 
 #[test]
 fn protobuf_corner_cases_match_the_message_path() {
-    let core = |payload: &[u8]| {
-        let mut v = Vec::new();
-        v.extend_from_slice(&0x5456_4319u32.to_ne_bytes());
-        v.extend_from_slice(&0x5505_3847u32.to_ne_bytes());
-        v.extend_from_slice(&(payload.len() as u32).to_ne_bytes());
-        v.extend_from_slice(payload);
-        v
-    };
+    let core = |payload: &[u8]| crate::cli::image(0x5505_3847, &[payload]);
     // core_entry: mtype = X86_64, then tc given twice (the halves merge)
     let tc1 = [0x08u8, 1, 0x10, 0, 0x18, 0];
     let tc2 = [0x20u8, 0, 0x28, 0xff, 0x01, 0x32, 1, b'x'];

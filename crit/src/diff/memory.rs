@@ -14,7 +14,7 @@
 //! order without overlap (CRIU writes them so); anything else is an error.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use prost_reflect::{DynamicMessage, ReflectMessage as _, Value};
@@ -195,20 +195,12 @@ impl Pages {
     }
 
     fn read(&mut self, buf: &mut [u8]) -> Result<(), Error> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.file.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    return Err(Error::io(
-                        format!("reading {} at byte {}", self.path.display(), self.offset),
-                        e,
-                    ))
-                }
-            }
-        }
+        let got = crate::framing::read_full(&mut self.file, buf).map_err(|e| {
+            Error::io(
+                format!("reading {} at byte {}", self.path.display(), self.offset),
+                e,
+            )
+        })?;
         if got < buf.len() {
             return Err(Error::Truncated {
                 offset: self.offset + got as u64,

@@ -1,20 +1,22 @@
-//! Messages to JSON, as python crit's `pb2dict` shapes them.
-//!
-//! Fields appear in field-number order, only when present; repeated fields
-//! only when non-empty. In pretty mode, integers take the form their `(criu)`
-//! options select (hex > dev > flags > dict), and `hex` is inherited by every
-//! integer inside a hex-marked message or list.
+//! The pieces of JSON output shared by every path: scalar forms (as python
+//! crit's `pb2dict` shapes them: in pretty mode, integers take the form their
+//! `(criu)` options select, hex > dev > flags > dict), entry data, and
+//! decoded messages, which go through the same wire walk as raw entries
+//! ([`super::wire`]) so that there is one conversion.
 
-use prost_reflect::{DynamicMessage, Value};
+use prost::Message as _;
+use prost_reflect::DynamicMessage;
 
 use super::opts;
 use super::out::{Open, Out};
+use super::wire::{self, WireError};
 use crate::error::{Error, Result};
 use crate::framing::{Entry, ExtraData};
 use crate::schema::{schema, FieldInfo, MessageInfo};
 use crate::text::{base64_mime, qp_encode};
 
-/// Writes a message as a JSON object, followed by `extra` as its last key.
+/// Writes a decoded message as a JSON object (re-encoded, then shown by the
+/// wire walk).
 pub fn write_message(
     out: &mut Out<'_>,
     info: &MessageInfo,
@@ -36,40 +38,14 @@ fn write_fields(
     pretty: bool,
     hex: bool,
 ) -> Result<()> {
-    for (desc, value) in msg.fields() {
-        let Some(fi) = info.field(desc.number()) else {
-            continue;
-        };
-        if let Value::List(items) = value {
-            if items.is_empty() {
-                continue;
-            }
-            out.key(obj, desc.name());
-            if pretty && fi.fmt.ipadd {
-                let words: Vec<u32> = items.iter().filter_map(|v| v.as_u32()).collect();
-                let mut arr = out.array();
-                out.item(&mut arr);
-                let text = if words.len() == 1 || words.len() >= 4 {
-                    opts::ip_to_string(&words)
-                } else {
-                    return Err(shape(desc.name(), "an IP address of 1 or 4 words"));
-                };
-                out.str(text.as_bytes());
-                out.close(arr);
-                continue;
-            }
-            let mut arr = out.array();
-            for v in items {
-                out.item(&mut arr);
-                write_value(out, fi, v, pretty, hex)?;
-            }
-            out.close(arr);
-        } else {
-            out.key(obj, desc.name());
-            write_value(out, fi, value, pretty, hex)?;
+    let bytes = msg.encode_to_vec();
+    wire::write_fields(out, obj, info, &bytes, pretty, hex).map_err(|WireError::Invalid(detail)| {
+        Error::JsonShape {
+            entry: None,
+            path: info.desc.name().to_owned(),
+            detail,
         }
-    }
-    Ok(())
+    })
 }
 
 fn shape(path: &str, detail: &str) -> Error {
@@ -78,36 +54,6 @@ fn shape(path: &str, detail: &str) -> Error {
         path: path.to_owned(),
         detail: format!("cannot show as {detail}"),
     }
-}
-
-fn write_value(
-    out: &mut Out<'_>,
-    fi: &FieldInfo,
-    v: &Value,
-    pretty: bool,
-    hex: bool,
-) -> Result<()> {
-    let hex = hex || fi.fmt.hex;
-    match v {
-        Value::Message(m) => {
-            let info = schema()
-                .message_of(&fi.desc)
-                .ok_or_else(|| shape(fi.desc.name(), "a known message"))?;
-            write_message(out, info, m, pretty, hex)?;
-        }
-        Value::Bytes(b) => write_bytes(out, fi, b),
-        Value::String(s) => out.str(s.as_bytes()),
-        Value::EnumNumber(n) => write_enum(out, fi, *n),
-        Value::Bool(b) => out.bool(*b),
-        Value::I32(n) => write_int(out, fi, i128::from(*n), pretty, hex),
-        Value::I64(n) => write_int(out, fi, i128::from(*n), pretty, hex),
-        Value::U32(n) => write_int(out, fi, i128::from(*n), pretty, hex),
-        Value::U64(n) => write_int(out, fi, i128::from(*n), pretty, hex),
-        Value::F32(_) | Value::F64(_) | Value::List(_) | Value::Map(_) => {
-            return Err(shape(fi.desc.name(), "a CRIU field type"));
-        }
-    }
-    Ok(())
 }
 
 /// Writes a bytes (or string) field: text as a string, unix names in

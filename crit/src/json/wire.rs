@@ -1,9 +1,10 @@
-//! The fast path of decoding: protobuf wire bytes straight to JSON, driven
-//! by the schema, without building a message in between. It gives the same
-//! text as converting a decoded `DynamicMessage` ([`super::to_json`]),
-//! protobuf's rules included (the last value of a repeated singular field
-//! wins, repeated occurrences of a message field merge, packed and unpacked
-//! lists, unknown fields and groups skipped, required fields checked).
+//! The one conversion of messages to JSON: protobuf wire bytes straight to
+//! text, driven by the schema, without building a message in between.
+//! Decoded messages are re-encoded and come through here too
+//! ([`super::to_json::write_message`]). Protobuf's rules apply: the last value
+//! of a repeated singular field wins, repeated occurrences of a message field
+//! merge, lists may be packed or not, unknown fields and groups are skipped,
+//! required fields are checked.
 
 use prost_reflect::Kind;
 
@@ -98,35 +99,12 @@ fn fields<'a>(buf: &'a [u8], out: &mut FieldList<'a>) -> Result<(), WireError> {
         }
         let raw = match key & 7 {
             0 => Raw::Varint(varint(buf, &mut pos).ok_or_else(|| invalid("bad varint"))?),
-            1 => {
-                let b = buf
-                    .get(pos..pos + 8)
-                    .ok_or_else(|| invalid("truncated fixed64"))?;
-                pos += 8;
-                Raw::Fixed64(u64::from_le_bytes(
-                    b.try_into().map_err(|_| invalid("fixed64"))?,
-                ))
-            }
-            5 => {
-                let b = buf
-                    .get(pos..pos + 4)
-                    .ok_or_else(|| invalid("truncated fixed32"))?;
-                pos += 4;
-                Raw::Fixed32(u32::from_le_bytes(
-                    b.try_into().map_err(|_| invalid("fixed32"))?,
-                ))
-            }
-            2 => {
-                let len = varint(buf, &mut pos).ok_or_else(|| invalid("bad length"))?;
-                let end = usize::try_from(len)
-                    .ok()
-                    .and_then(|l| pos.checked_add(l))
-                    .filter(|&e| e <= buf.len())
-                    .ok_or_else(|| invalid(format!("field {number}: length {len} past the end")))?;
-                let s = &buf[pos..end];
-                pos = end;
-                Raw::Len(s)
-            }
+            1 => Raw::Fixed64(u64::from_le_bytes(take(buf, &mut pos)?)),
+            5 => Raw::Fixed32(u32::from_le_bytes(take(buf, &mut pos)?)),
+            2 => Raw::Len(
+                take_len(buf, &mut pos)
+                    .map_err(|WireError::Invalid(e)| invalid(format!("field {number}: {e}")))?,
+            ),
             // groups: no CRIU field is one; skipped like any unknown field
             3 => {
                 skip_group(buf, &mut pos, number, 0)?;
@@ -144,6 +122,29 @@ fn fields<'a>(buf: &'a [u8], out: &mut FieldList<'a>) -> Result<(), WireError> {
     Ok(())
 }
 
+/// Takes `N` bytes at `*pos`.
+fn take<const N: usize>(buf: &[u8], pos: &mut usize) -> Result<[u8; N], WireError> {
+    let end = pos.checked_add(N).filter(|&e| e <= buf.len());
+    let b = end
+        .and_then(|e| buf[*pos..e].try_into().ok())
+        .ok_or_else(|| invalid(format!("truncated {}-byte value", N)))?;
+    *pos += N;
+    Ok(b)
+}
+
+/// Takes a length-delimited value at `*pos`.
+fn take_len<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], WireError> {
+    let len = varint(buf, pos).ok_or_else(|| invalid("bad length"))?;
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|l| pos.checked_add(l))
+        .filter(|&e| e <= buf.len())
+        .ok_or_else(|| invalid(format!("length {len} past the end")))?;
+    let s = &buf[*pos..end];
+    *pos = end;
+    Ok(s)
+}
+
 /// Skips a group's contents up to its end marker.
 fn skip_group(buf: &[u8], pos: &mut usize, number: u32, depth: u32) -> Result<(), WireError> {
     if depth > 64 {
@@ -157,24 +158,13 @@ fn skip_group(buf: &[u8], pos: &mut usize, number: u32, depth: u32) -> Result<()
                 varint(buf, pos).ok_or_else(|| invalid("bad varint"))?;
             }
             1 => {
-                *pos = pos
-                    .checked_add(8)
-                    .filter(|&p| p <= buf.len())
-                    .ok_or_else(|| invalid("truncated fixed64"))?
+                take::<8>(buf, pos)?;
             }
             5 => {
-                *pos = pos
-                    .checked_add(4)
-                    .filter(|&p| p <= buf.len())
-                    .ok_or_else(|| invalid("truncated fixed32"))?
+                take::<4>(buf, pos)?;
             }
             2 => {
-                let len = varint(buf, pos).ok_or_else(|| invalid("bad length"))?;
-                *pos = usize::try_from(len)
-                    .ok()
-                    .and_then(|l| pos.checked_add(l))
-                    .filter(|&e| e <= buf.len())
-                    .ok_or_else(|| invalid("length past the end"))?;
+                take_len(buf, pos)?;
             }
             3 => skip_group(buf, pos, u32::try_from(n).unwrap_or(0), depth + 1)?,
             4 if n == u64::from(number) => return Ok(()),
@@ -242,22 +232,10 @@ fn packed_values<'a>(
     while pos < b.len() {
         let raw = match fi.kind {
             Kind::Fixed64 | Kind::Sfixed64 | Kind::Double => {
-                let s = b
-                    .get(pos..pos + 8)
-                    .ok_or_else(|| invalid("truncated packed field"))?;
-                pos += 8;
-                Raw::Fixed64(u64::from_le_bytes(
-                    s.try_into().map_err(|_| invalid("packed"))?,
-                ))
+                Raw::Fixed64(u64::from_le_bytes(take(b, &mut pos)?))
             }
             Kind::Fixed32 | Kind::Sfixed32 | Kind::Float => {
-                let s = b
-                    .get(pos..pos + 4)
-                    .ok_or_else(|| invalid("truncated packed field"))?;
-                pos += 4;
-                Raw::Fixed32(u32::from_le_bytes(
-                    s.try_into().map_err(|_| invalid("packed"))?,
-                ))
+                Raw::Fixed32(u32::from_le_bytes(take(b, &mut pos)?))
             }
             _ => Raw::Varint(varint(b, &mut pos).ok_or_else(|| invalid("bad packed varint"))?),
         };
