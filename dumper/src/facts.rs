@@ -15,23 +15,23 @@ use crate::proc::{self, Mapping, PosixTimer, Rlimit, Stat, Status};
 use crate::sys::inject::{self, CodePatch, RseqConf};
 use crate::sys::{Frozen, Remote, RemoteMem};
 
-const NR_MMAP: i64 = 9;
-const NR_MUNMAP: i64 = 11;
-const NR_BRK: i64 = 12;
-const NR_RT_SIGACTION: i64 = 13;
-const NR_GETITIMER: i64 = 36;
-const NR_SIGALTSTACK: i64 = 131;
-const NR_PRCTL: i64 = 157;
-const NR_TIMER_GETTIME: i64 = 224;
-const NR_TIMER_GETOVERRUN: i64 = 225;
-const NR_MEMBARRIER: i64 = 324;
+const NR_MMAP: i64 = libc::SYS_mmap;
+const NR_MUNMAP: i64 = libc::SYS_munmap;
+const NR_BRK: i64 = libc::SYS_brk;
+const NR_RT_SIGACTION: i64 = libc::SYS_rt_sigaction;
+const NR_GETITIMER: i64 = libc::SYS_getitimer;
+const NR_SIGALTSTACK: i64 = libc::SYS_sigaltstack;
+const NR_PRCTL: i64 = libc::SYS_prctl;
+const NR_TIMER_GETTIME: i64 = libc::SYS_timer_gettime;
+const NR_TIMER_GETOVERRUN: i64 = libc::SYS_timer_getoverrun;
+const NR_MEMBARRIER: i64 = libc::SYS_membarrier;
 
-const PR_GET_PDEATHSIG: u64 = 2;
-const PR_GET_DUMPABLE: u64 = 3;
-const PR_GET_SECUREBITS: u64 = 27;
-const PR_GET_CHILD_SUBREAPER: u64 = 37;
-const PR_GET_TID_ADDRESS: u64 = 40;
-const PR_GET_THP_DISABLE: u64 = 42;
+const PR_GET_PDEATHSIG: u64 = libc::PR_GET_PDEATHSIG as u64;
+const PR_GET_DUMPABLE: u64 = libc::PR_GET_DUMPABLE as u64;
+const PR_GET_SECUREBITS: u64 = libc::PR_GET_SECUREBITS as u64;
+const PR_GET_CHILD_SUBREAPER: u64 = libc::PR_GET_CHILD_SUBREAPER as u64;
+const PR_GET_TID_ADDRESS: u64 = libc::PR_GET_TID_ADDRESS as u64;
+const PR_GET_THP_DISABLE: u64 = libc::PR_GET_THP_DISABLE as u64;
 const MEMBARRIER_CMD_GET_REGISTRATIONS: u64 = 1 << 9;
 
 /// Number of signals; sigactions are dumped for 1..=SIGMAX except KILL/STOP.

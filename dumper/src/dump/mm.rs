@@ -20,14 +20,14 @@ pub mod status {
     pub const GUARD: u32 = 1 << 16;
 }
 
-const MAP_SHARED: u32 = 0x01;
-const MAP_PRIVATE: u32 = 0x02;
-const MAP_DROPPABLE: u32 = 0x08;
-const MAP_ANONYMOUS: u32 = 0x20;
-const MAP_GROWSDOWN: u32 = 0x100;
-const MAP_LOCKED: u32 = 0x2000;
-const MAP_NORESERVE: u32 = 0x4000;
-const MAP_HUGETLB: u32 = 0x40000;
+const MAP_SHARED: u32 = libc::MAP_SHARED as u32;
+const MAP_PRIVATE: u32 = libc::MAP_PRIVATE as u32;
+const MAP_DROPPABLE: u32 = libc::MAP_DROPPABLE as u32;
+const MAP_ANONYMOUS: u32 = libc::MAP_ANONYMOUS as u32;
+const MAP_GROWSDOWN: u32 = libc::MAP_GROWSDOWN as u32;
+const MAP_LOCKED: u32 = libc::MAP_LOCKED as u32;
+const MAP_NORESERVE: u32 = libc::MAP_NORESERVE as u32;
+const MAP_HUGETLB: u32 = libc::MAP_HUGETLB as u32;
 /// x86_64 user address space end (4-level paging).
 pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 

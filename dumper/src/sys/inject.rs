@@ -19,14 +19,14 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-const PTRACE_GETREGSET: c_uint = 0x4204;
-const PTRACE_PEEKSIGINFO: c_uint = 0x4209;
-const PTRACE_GETSIGMASK: c_uint = 0x420a;
-const PTRACE_SETSIGMASK: c_uint = 0x420b;
-const PTRACE_GET_RSEQ_CONFIGURATION: c_uint = 0x420f;
-const PTRACE_GET_THREAD_AREA: c_uint = 25;
-const PTRACE_ARCH_PRCTL: c_uint = 30;
-const PTRACE_PEEKSIGINFO_SHARED: u32 = 1;
+const PTRACE_GETREGSET: c_uint = libc::PTRACE_GETREGSET as c_uint;
+const PTRACE_PEEKSIGINFO: c_uint = libc::PTRACE_PEEKSIGINFO as c_uint;
+const PTRACE_GETSIGMASK: c_uint = libc::PTRACE_GETSIGMASK as c_uint;
+const PTRACE_SETSIGMASK: c_uint = libc::PTRACE_SETSIGMASK as c_uint;
+const PTRACE_GET_RSEQ_CONFIGURATION: c_uint = libc::PTRACE_GET_RSEQ_CONFIGURATION as c_uint;
+const PTRACE_GET_THREAD_AREA: c_uint = 25; // x86 only, not in libc
+const PTRACE_ARCH_PRCTL: c_uint = 30; // x86 only, not in libc
+const PTRACE_PEEKSIGINFO_SHARED: u32 = libc::PTRACE_PEEKSIGINFO_SHARED;
 const NT_X86_XSTATE: usize = 0x202;
 const NT_X86_SHSTK: usize = 0x204;
 const ARCH_SHSTK_STATUS: usize = 0x5005;
