@@ -420,7 +420,11 @@ fn missing(name: &str) -> Error {
     .with_file(name)
 }
 
-impl Error {
+trait WithFile {
+    fn with_file(self, name: &str) -> Error;
+}
+
+impl WithFile for Error {
     fn with_file(self, name: &str) -> Error {
         Error::io(
             name.to_owned(),

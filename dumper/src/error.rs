@@ -97,7 +97,7 @@ pub enum DumpError {
         /// Image file.
         path: PathBuf,
         /// Cause.
-        source: crit::Error,
+        source: criu_image::Error,
     },
     /// Writing a file failed.
     #[error("writing {path}: {source}")]

@@ -1,9 +1,11 @@
 //! Successful dumps of a live victim, checked image by image.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 
-use crit::pb;
+use criu_image::pb;
 
 use crate::support::{decode, files_in, opts, victim, Victim};
 
@@ -77,7 +79,7 @@ fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
     let core: Vec<pb::CoreEntry> = decode(&dir.join(format!("core-{pid}.img")));
     let core = &core[0];
     let tc = core.tc.as_ref().expect("leader has tc");
-    assert_eq!(tc.comm, "victim-main");
+    assert_eq!(tc.comm, b"victim-main");
     assert_eq!(tc.task_state, 1);
     assert_eq!(tc.blk_sigset, v.ready.num("sigmask"));
     let nofile = tc.rlimits.as_ref().unwrap().rlimits[libc::RLIMIT_NOFILE as usize];
@@ -94,7 +96,7 @@ fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
     assert_eq!(th.sched_nice, Some(7));
     assert_eq!(th.sched_policy, Some(0));
     assert_eq!(th.blk_sigset, None, "leader's mask is in tc");
-    assert_eq!(th.comm.as_deref(), Some("victim-main"));
+    assert_eq!(th.comm.as_deref(), Some(&b"victim-main"[..]));
     let sas = th.sas.unwrap();
     assert_eq!(sas.ss_size, v.ready.num("ss_size"));
     assert_eq!(sas.ss_sp, v.ready.num("ss_sp"));
@@ -111,7 +113,7 @@ fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
         let c: Vec<pb::CoreEntry> = decode(&dir.join(format!("core-{t}.img")));
         assert!(c[0].tc.is_none());
         let th = c[0].thread_core.as_ref().unwrap();
-        assert_eq!(th.comm.as_deref(), Some(format!("victim-w{i}").as_str()));
+        assert_eq!(th.comm.as_deref(), Some(format!("victim-w{i}").as_bytes()));
         assert!(th.blk_sigset.is_some());
         assert_ne!(c[0].thread_info.as_ref().unwrap().gpregs.sp, ti.gpregs.sp);
     }
@@ -140,7 +142,10 @@ fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
     let files: Vec<pb::FileEntry> = decode(&dir.join("files.img"));
     let exe = files.iter().find(|f| f.id == mm.exe_file_id).unwrap();
     let exe_link = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
-    assert_eq!(Path::new(&exe.reg.as_ref().unwrap().name), exe_link);
+    assert_eq!(
+        Path::new(OsStr::from_bytes(&exe.reg.as_ref().unwrap().name)),
+        exe_link
+    );
 
     // Pages: the pattern page is there with its contents.
     let pm: Vec<pb::PagemapEntry> = decode(&dir.join(format!("pagemap-{pid}.img")));
@@ -173,12 +178,15 @@ fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
     );
     for fi in &fdinfo {
         let f = files.iter().find(|f| f.id == fi.id).unwrap();
-        assert_eq!(f.reg.as_ref().unwrap().name, "/dev/null");
+        assert_eq!(f.reg.as_ref().unwrap().name, b"/dev/null");
     }
     let fs: Vec<pb::FsEntry> = decode(&dir.join(format!("fs-{pid}.img")));
     let cwd = files.iter().find(|f| f.id == fs[0].cwd_id).unwrap();
     let cwd_link = std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap();
-    assert_eq!(Path::new(&cwd.reg.as_ref().unwrap().name), cwd_link);
+    assert_eq!(
+        Path::new(OsStr::from_bytes(&cwd.reg.as_ref().unwrap().name)),
+        cwd_link
+    );
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let umask = status
         .lines()

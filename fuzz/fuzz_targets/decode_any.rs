@@ -2,8 +2,8 @@
 //! image that decodes re-encodes to JSON that decodes to the same text.
 #![no_main]
 
-use crit::json::{self, JsonOptions};
-use crit::ImageReader;
+use criu_image::json::{self, JsonOptions};
+use criu_image::ImageReader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

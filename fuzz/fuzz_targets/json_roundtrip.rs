@@ -2,8 +2,8 @@
 //! decodes, and encodes again to the same bytes.
 #![no_main]
 
-use crit::json::{self, JsonOptions};
-use crit::ImageReader;
+use criu_image::json::{self, JsonOptions};
+use criu_image::ImageReader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! one thread; for the leader also the task-wide part (`tc`): sigactions,
 //! rlimits, timers, personality...
 
-use crit::pb;
+use criu_image::pb;
 
 use crate::facts::{ProcFacts, ThreadFacts, SIGMAX};
 use crate::sys::inject;
@@ -257,7 +257,7 @@ pub fn thread_core(t: &ThreadFacts, leader: bool) -> pb::ThreadCoreEntry {
         creds: Some(creds(t)),
         seccomp_mode: (t.status.seccomp != 0).then_some(t.status.seccomp as i32),
         seccomp_filter: None,
-        comm: Some(t.comm.clone()),
+        comm: Some(t.comm.clone().into_bytes()),
         blk_sigset_extended: None,
         rseq_entry: t.rseq.map(|c| pb::RseqEntry {
             rseq_abi_pointer: c.abi_pointer,
@@ -300,7 +300,7 @@ pub fn task_core(p: &ProcFacts, leader: &ThreadFacts) -> pb::TaskCoreEntry {
         personality: p.personality,
         flags: p.stat.flags,
         blk_sigset: leader.sigmask,
-        comm: p.stat.comm.clone(),
+        comm: p.stat.comm.clone().into_bytes(),
         timers: Some(pb::TaskTimersEntry {
             real: itimer(&p.itimers[0]),
             virt: itimer(&p.itimers[1]),

@@ -7,7 +7,7 @@
 //! same inode on the same mount, except directories and devices, which
 //! CRIU's `st_mode & (S_IFCHR | S_IFBLK)` test always gives a new id.
 
-use crit::pb;
+use criu_image::pb;
 
 use crate::facts::{FdFacts, FileRef, ProcFacts};
 
@@ -40,7 +40,7 @@ fn reg_entry(id: u32, f: &FileRef, flags: u32, pos: u64) -> pb::FileEntry {
             flags,
             pos,
             fown: pb::FownEntry::default(),
-            name: f.name.clone(),
+            name: f.name.clone().into_bytes(),
             mnt_id: None,
             size: is_reg.then_some(f.stat.size),
             ext: None,

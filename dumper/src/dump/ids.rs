@@ -6,7 +6,7 @@
 //! numbered in the order pid, net, ipc, uts, time, mnt, user, cgroup, and
 //! the target shares all of them with the dumper (others are refused).
 
-use crit::pb;
+use criu_image::pb;
 
 /// Ids for a process whose vm/files/fs/sighand objects got number `obj`.
 pub fn build(obj: u32) -> pb::TaskKobjIdsEntry {

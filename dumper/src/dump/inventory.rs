@@ -1,7 +1,7 @@
 //! inventory.img: image version, the dumper's own ids, LSM, run id. It is
 //! written last, so a directory without it is not a complete dump.
 
-use crit::pb;
+use criu_image::pb;
 
 /// CRIU's `CRTOOLS_IMAGES_V1_1`.
 pub const IMG_VERSION: u32 = 2;
@@ -38,7 +38,7 @@ pub fn build(lsm: i32, run_id: String) -> pb::InventoryEntry {
         tcp_close: None,
         network_lock_method: Some(0),
         plugins_entry: Some(pb::PluginsEntry::default()),
-        dump_criu_run_id: Some(run_id),
+        dump_criu_run_id: Some(run_id.into_bytes()),
         ..Default::default()
     }
 }

@@ -1,7 +1,7 @@
 //! mm-PID.img: the address space: every mapping with CRIU's status bits,
 //! the mm bounds from /proc/PID/stat, brk, auxv, dumpable, exe.
 
-use crit::pb;
+use criu_image::pb;
 
 use crate::facts::{MappingFacts, ProcFacts};
 

@@ -17,7 +17,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use crit::ImageWriter;
+use criu_image::ImageWriter;
 
 use crate::error::{DumpError, Result};
 
@@ -93,7 +93,7 @@ impl ImageSet {
     /// Starts image `name` of kind `kind` (a registry name: "CORE", "MM"...).
     pub fn create(&mut self, name: &str, kind: &str) -> Result<(PathBuf, Writer)> {
         let (path, f) = self.create_file(name)?;
-        let desc = crit::registry::by_name(kind).ok_or_else(|| DumpError::Write {
+        let desc = criu_image::registry::by_name(kind).ok_or_else(|| DumpError::Write {
             path: path.clone(),
             source: std::io::Error::other(format!("unknown image kind {kind}")),
         })?;

@@ -10,7 +10,7 @@
 //! simulated here so that the entries and the `page_pipes` and
 //! `page_pipe_bufs` counters match what CRIU would write.
 
-use crit::pb;
+use criu_image::pb;
 
 use super::mm::{self, status};
 

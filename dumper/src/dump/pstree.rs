@@ -1,6 +1,6 @@
 //! pstree.img: the process tree (one process for now) and its threads.
 
-use crit::pb;
+use criu_image::pb;
 
 use crate::facts::ProcFacts;
 

@@ -1,6 +1,6 @@
 //! seccomp.img and timens-0.img: written for every dump, like CRIU does.
 
-use crit::pb;
+use criu_image::pb;
 
 /// seccomp.img: the filter chains (none: tasks with filters are refused).
 pub fn seccomp() -> pb::SeccompEntry {

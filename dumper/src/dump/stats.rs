@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crit::pb;
+use criu_image::pb;
 
 use super::pagemap::Plan;
 

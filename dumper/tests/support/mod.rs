@@ -202,7 +202,7 @@ pub fn victim(threads: u32) -> Option<Victim> {
 /// Decodes an image into typed messages.
 pub fn decode<T: prost::Message + Default>(path: &Path) -> Vec<T> {
     let f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    crit::ImageReader::new(std::io::BufReader::new(f))
+    criu_image::ImageReader::new(std::io::BufReader::new(f))
         .unwrap()
         .map(|e| {
             let e = e.unwrap_or_else(|err| panic!("{}: {err}", path.display()));

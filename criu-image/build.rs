@@ -101,7 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut cfg = prost_build::Config::new();
     cfg.out_dir(&out);
-    cfg.compile_fds(fds)?;
+    cfg.compile_fds(bytes_fds)?;
     Ok(())
 }
 
