@@ -15,10 +15,8 @@ fn perr(s: impl Into<String>) -> ParseError {
 }
 
 fn read_string(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| match e.raw_os_error() {
-        Some(libc::ESRCH) => DumpError::TargetGone { pid: 0 },
-        _ => DumpError::proc(path, e),
-    })
+    // ESRCH (the task is exiting) is told apart by DumpError::means_gone.
+    std::fs::read_to_string(path).map_err(|e| DumpError::proc(path, e))
 }
 
 fn parsed<T>(path: &Path, r: std::result::Result<T, ParseError>) -> Result<T> {
@@ -414,7 +412,8 @@ pub fn parse_timers(s: &str) -> std::result::Result<Vec<PosixTimer>, ParseError>
             }
             "notify" => {
                 let (how, who) = v.split_once('/').ok_or_else(|| perr("bad notify"))?;
-                let thread = how.ends_with("/tid") || who.starts_with("tid.");
+                // "signal/tid.123": SIGEV_THREAD_ID to thread 123.
+                let thread = who.starts_with("tid.");
                 t.notify = match how {
                     "signal" => libc::SIGEV_SIGNAL as u32,
                     "none" => libc::SIGEV_NONE as u32,
