@@ -67,12 +67,23 @@ fn gpregs(r: &libc::user_regs_struct) -> pb::UserX86RegsEntry {
     }
 }
 
+/// One XSAVE state component in the standard (non-compacted) layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct XsaveComponent {
+    /// Its bit in XCR0 / `xstate_bv` (2 YMM, 5 opmask, 9 PKRU...).
+    pub feature: u32,
+    /// Byte offset in the XSAVE area.
+    pub offset: usize,
+    /// Size in bytes.
+    pub size: usize,
+}
+
 /// Which XSAVE components the CPU has and where they sit in the standard
 /// layout (CPUID leaf 0xD), like compel's `compel_fpu_feature_offset`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct XsaveLayout {
-    /// Feature bit -> (offset, size).
-    pub comps: Vec<(u32, usize, usize)>,
+    /// The user components that have a field in the image.
+    pub comps: Vec<XsaveComponent>,
     /// The CPU has user shadow stacks.
     pub shstk: bool,
 }
@@ -86,10 +97,14 @@ impl XsaveLayout {
             let (eax, _, _, edx) = inject::cpuid(0xd, 0);
             let mask = (eax as u64) | ((edx as u64) << 32);
             // User features with a field in the image: YMM..Hi16_ZMM, PKRU.
-            for bit in [2u32, 3, 4, 5, 6, 7, 9] {
-                if mask & (1 << bit) != 0 {
-                    let (size, off, ..) = inject::cpuid(0xd, bit);
-                    comps.push((bit, off as usize, size as usize));
+            for feature in [2u32, 3, 4, 5, 6, 7, 9] {
+                if mask & (1 << feature) != 0 {
+                    let (size, offset, ..) = inject::cpuid(0xd, feature);
+                    comps.push(XsaveComponent {
+                        feature,
+                        offset: offset as usize,
+                        size: size as usize,
+                    });
                 }
             }
         }
@@ -99,11 +114,8 @@ impl XsaveLayout {
         }
     }
 
-    fn get(&self, bit: u32) -> Option<(usize, usize)> {
-        self.comps
-            .iter()
-            .find(|c| c.0 == bit)
-            .map(|&(_, o, s)| (o, s))
+    fn get(&self, feature: u32) -> Option<&XsaveComponent> {
+        self.comps.iter().find(|c| c.feature == feature)
     }
 }
 
@@ -132,9 +144,11 @@ pub fn fpregs(
     let u16_at = |o: usize| u16::from_le_bytes([area[o], area[o + 1]]) as u32;
     let u32_at = |o: usize| u32::from_le_bytes([area[o], area[o + 1], area[o + 2], area[o + 3]]);
     let u64_at = |o: usize| words64(&area[o..o + 8])[0];
-    let comp = |bit: u32, want: usize| -> Option<&[u8]> {
-        let (off, size) = layout.get(bit)?;
-        (size == want).then(|| area.get(off..off + size)).flatten()
+    let comp = |feature: u32, want: usize| -> Option<&[u8]> {
+        let c = layout.get(feature)?;
+        (c.size == want)
+            .then(|| area.get(c.offset..c.offset.checked_add(c.size)?))
+            .flatten()
     };
     let xsave = pb::UserX86XsaveEntry {
         xstate_bv: u64_at(512),
@@ -444,7 +458,11 @@ mod tests {
         xs[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
         xs[512..520].copy_from_slice(&0xa2u64.to_le_bytes());
         let layout = XsaveLayout {
-            comps: vec![(2, 576, 256)],
+            comps: vec![XsaveComponent {
+                feature: 2,
+                offset: 576,
+                size: 256,
+            }],
             shstk: true,
         };
         let f = fpregs(&xs, &layout, None);

@@ -11,11 +11,21 @@ use criu_image::pb;
 
 use crate::facts::{FdFacts, FileRef, ProcFacts};
 
+/// A file already given an id by [`FileTable::special`]: same device,
+/// inode and mount means same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpecialFile {
+    dev: u64,
+    ino: u64,
+    mnt_id: i32,
+    id: u32,
+}
+
 /// The files.img being built.
 #[derive(Debug, Default)]
 pub struct FileTable {
     next_id: u32,
-    cache: Vec<(u64, u64, i32, u32)>,
+    specials: Vec<SpecialFile>,
     /// The entries, in id order.
     pub entries: Vec<pb::FileEntry>,
 }
@@ -78,10 +88,10 @@ impl FileTable {
     pub fn special(&mut self, f: &FileRef) -> u32 {
         let s = &f.stat;
         let found = self
-            .cache
+            .specials
             .iter()
-            .find(|c| c.0 == s.dev && c.1 == s.ino && c.2 == s.mnt_id)
-            .map(|c| c.3);
+            .find(|c| c.dev == s.dev && c.ino == s.ino && c.mnt_id == s.mnt_id)
+            .map(|c| c.id);
         if let Some(id) = found {
             if s.mode & (libc::S_IFCHR | libc::S_IFBLK) == 0 {
                 return id;
@@ -89,7 +99,12 @@ impl FileTable {
         }
         let id = self.new_id();
         if found.is_none() {
-            self.cache.push((s.dev, s.ino, s.mnt_id, id));
+            self.specials.push(SpecialFile {
+                dev: s.dev,
+                ino: s.ino,
+                mnt_id: s.mnt_id,
+                id,
+            });
         }
         self.entries.push(reg_entry(id, f, 0, 0));
         id

@@ -35,31 +35,45 @@ pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported(pub String);
 
-/// The mmap flags and madvise bits a VmFlags list implies (CRIU's
-/// `__parse_vmflags`), and whether it is VM_IO/VM_PFNMAP or a shadow stack.
-pub fn vmflags(flags: &[String]) -> (u32, u64, bool, bool) {
-    let (mut f, mut madv, mut io, mut ss) = (0u32, 0u64, false, false);
+/// What a mapping's VmFlags (smaps) say, as CRIU's `__parse_vmflags`
+/// reads them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VmFlags {
+    /// mmap flags: `MAP_GROWSDOWN`, `MAP_LOCKED`, `MAP_NORESERVE`,
+    /// `MAP_HUGETLB`, `MAP_DROPPABLE`.
+    pub mmap: u32,
+    /// One bit per `MADV_*` advice in effect (`1 << MADV_SEQUENTIAL`...).
+    pub madv: u64,
+    /// VM_IO or VM_PFNMAP: device memory, not pages of the task.
+    pub io: bool,
+    /// A shadow stack.
+    pub shadow_stack: bool,
+}
+
+/// Reads a VmFlags list.
+pub fn vmflags(flags: &[String]) -> VmFlags {
+    let mut v = VmFlags::default();
     for t in flags {
         match t.as_str() {
-            "gd" => f |= MAP_GROWSDOWN,
-            "lo" => f |= MAP_LOCKED,
-            "nr" => f |= MAP_NORESERVE,
-            "ht" => f |= MAP_HUGETLB,
-            "dp" => f |= MAP_DROPPABLE,
-            "sr" => madv |= 1 << libc::MADV_SEQUENTIAL,
-            "rr" => madv |= 1 << libc::MADV_RANDOM,
-            "dc" => madv |= 1 << libc::MADV_DONTFORK,
-            "dd" => madv |= 1 << libc::MADV_DONTDUMP,
-            "mg" => madv |= 1 << libc::MADV_MERGEABLE,
-            "hg" => madv |= 1 << libc::MADV_HUGEPAGE,
-            "nh" => madv |= 1 << libc::MADV_NOHUGEPAGE,
-            "wf" => madv |= 1 << libc::MADV_WIPEONFORK,
-            "io" | "pf" => io = true,
-            "ss" => ss = true,
+            "gd" => v.mmap |= MAP_GROWSDOWN,
+            "lo" => v.mmap |= MAP_LOCKED,
+            "nr" => v.mmap |= MAP_NORESERVE,
+            "ht" => v.mmap |= MAP_HUGETLB,
+            "dp" => v.mmap |= MAP_DROPPABLE,
+            "sr" => v.madv |= 1 << libc::MADV_SEQUENTIAL,
+            "rr" => v.madv |= 1 << libc::MADV_RANDOM,
+            "dc" => v.madv |= 1 << libc::MADV_DONTFORK,
+            "dd" => v.madv |= 1 << libc::MADV_DONTDUMP,
+            "mg" => v.madv |= 1 << libc::MADV_MERGEABLE,
+            "hg" => v.madv |= 1 << libc::MADV_HUGEPAGE,
+            "nh" => v.madv |= 1 << libc::MADV_NOHUGEPAGE,
+            "wf" => v.madv |= 1 << libc::MADV_WIPEONFORK,
+            "io" | "pf" => v.io = true,
+            "ss" => v.shadow_stack = true,
             _ => {}
         }
     }
-    (f, madv, io, ss)
+    v
 }
 
 /// Turns the mappings into VMA entries. `file_id` gives the files.img id
@@ -81,8 +95,8 @@ pub fn build_vmas(
         if m.exec {
             prot |= libc::PROT_EXEC as u32;
         }
-        let (vf, madv, io, ss) = vmflags(&m.vmflags);
-        let mut flags = if m.shared { MAP_SHARED } else { MAP_PRIVATE } | vf;
+        let vf = vmflags(&m.vmflags);
+        let mut flags = if m.shared { MAP_SHARED } else { MAP_PRIVATE } | vf.mmap;
         if flags & MAP_PRIVATE != 0 && flags & MAP_DROPPABLE != 0 {
             flags &= !MAP_PRIVATE;
         }
@@ -141,10 +155,10 @@ pub fn build_vmas(
             st |= status::ANON_PRIVATE;
             flags |= MAP_ANONYMOUS;
         }
-        if ss {
+        if vf.shadow_stack {
             st |= status::SHSTK;
         }
-        if io && !is_vvar && st & status::FILE_SHARED == 0 {
+        if vf.io && !is_vvar && st & status::FILE_SHARED == 0 {
             return Err(Unsupported(format!(
                 "VM_IO/VM_PFNMAP mapping {:x}-{:x}",
                 m.start, m.end
@@ -173,7 +187,7 @@ pub fn build_vmas(
             flags,
             status: st,
             fd: -1,
-            madv: (madv != 0).then_some(madv),
+            madv: (vf.madv != 0).then_some(vf.madv),
             fdflags,
         });
     }
