@@ -1,4 +1,9 @@
 //! The crate's error type: what failed, on which pid/tid/path, and why.
+//!
+//! A variant's message says what failed; the OS or image-library error
+//! behind it is its [`source`](std::error::Error::source), not repeated in
+//! the message, so that a chain printer (anyhow's `{:#}`, or
+//! [`DumpError::chain`]) prints each cause once, on one line.
 
 use std::path::PathBuf;
 
@@ -60,7 +65,7 @@ pub enum DumpError {
         ip: u64,
     },
     /// A /proc file or other system file could not be read.
-    #[error("reading {path}: {source}")]
+    #[error("reading {path}")]
     Proc {
         /// File.
         path: PathBuf,
@@ -84,7 +89,7 @@ pub enum DumpError {
         what: String,
     },
     /// The images directory is missing or not writable.
-    #[error("images directory {path}: {source}")]
+    #[error("images directory {path}")]
     OutputDir {
         /// Directory.
         path: PathBuf,
@@ -92,7 +97,7 @@ pub enum DumpError {
         source: std::io::Error,
     },
     /// Writing an image failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Image {
         /// Image file.
         path: PathBuf,
@@ -100,7 +105,7 @@ pub enum DumpError {
         source: criu_image::Error,
     },
     /// Writing a file failed.
-    #[error("writing {path}: {source}")]
+    #[error("writing {path}")]
     Write {
         /// File.
         path: PathBuf,
@@ -114,7 +119,7 @@ pub enum DumpError {
         at: &'static str,
     },
     /// Reading the target's memory failed.
-    #[error("reading memory of {pid} at {addr:#x}: {source}")]
+    #[error("reading memory of {pid} at {addr:#x}")]
     Memory {
         /// Pid.
         pid: i32,
@@ -147,6 +152,12 @@ impl DumpError {
         }
     }
 
+    /// The error and its causes on one line (`writing X: No space left on
+    /// device`), for logs.
+    pub fn chain(&self) -> Chain<'_> {
+        Chain(self)
+    }
+
     /// The error is what a task that is going away gives (ESRCH from
     /// /proc, ptrace or its memory).
     pub fn means_gone(&self) -> bool {
@@ -159,5 +170,43 @@ impl DumpError {
             DumpError::Proc { source, .. } | DumpError::Memory { source, .. } => esrch(source),
             _ => false,
         }
+    }
+}
+
+/// [`DumpError::chain`]: the error and each of its sources, joined by `: `.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(&'a DumpError);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Issue 7, defect 7: the cause was in the message and also the source,
+    // so a chain printer showed it twice.
+    #[test]
+    fn each_cause_printed_once() {
+        let e = DumpError::OutputDir {
+            path: "/x/y".into(),
+            source: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        let line = e.chain().to_string();
+        assert_eq!(
+            line.matches("No such file or directory").count(),
+            1,
+            "{line}"
+        );
+        assert!(line.starts_with("images directory /x/y: "), "{line}");
     }
 }

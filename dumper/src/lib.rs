@@ -99,7 +99,8 @@ const CHUNK_PAGES: u64 = 256;
 /// Page buffers in flight between the memory reader and the image writer.
 const BUFFERS: usize = 4;
 
-/// Checkpoints `opts.pid` into `opts.dir`.
+/// Checkpoints `opts.pid` into `opts.dir`. The error is returned, not
+/// printed; with a log file (`opts.log_file`) it is also written there.
 pub fn run(opts: &Opts) -> Result<Summary> {
     let log = Log::open(opts)?;
     let res = run_logged(opts, &log);
@@ -108,7 +109,7 @@ pub fn run(opts: &Opts) -> Result<Summary> {
             "dump of {} done: {} threads, {} pages, {} bytes",
             opts.pid, s.threads, s.pages, s.bytes
         )),
-        Err(e) => log.error(format_args!("dump of {} failed: {e}", opts.pid)),
+        Err(e) => log.failure(format_args!("dump of {} failed: {}", opts.pid, e.chain())),
     }
     res
 }
@@ -172,7 +173,10 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
         Err(e) => {
             images.abort();
             if let Err(re) = frozen.release(Release::Resume) {
-                log.error(format_args!("resuming {pid} after the failure: {re}"));
+                log.error(format_args!(
+                    "resuming {pid} after the failure: {}",
+                    re.chain()
+                ));
             }
             // Whatever failed first, a target that is gone is the cause: it
             // may be a zombie already, or still on its way out, which the
@@ -198,7 +202,7 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
         "STATS",
         &[dump::stats::build(&timings, &plan)],
     ) {
-        log.warn(format_args!("stats-dump: {e}"));
+        log.warn(format_args!("{}", e.chain()));
     }
     let bytes = images.bytes;
     images.commit();

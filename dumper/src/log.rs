@@ -58,6 +58,16 @@ impl Log {
         self.line(1, "Error", args);
     }
 
+    /// The error that ended a dump: into the log file only, since the
+    /// caller reports the error it gets back (the binary prints it once).
+    pub fn failure(&self, args: Arguments<'_>) {
+        if let Some(f) = &self.file {
+            if let Ok(mut f) = f.lock() {
+                let _ = writeln!(f, "(Error) {args}");
+            }
+        }
+    }
+
     /// A warning.
     pub fn warn(&self, args: Arguments<'_>) {
         self.line(2, "Warn", args);

@@ -128,3 +128,41 @@ fn no_permission() {
     assert!(files_in(dir.path()).is_empty());
     v.assert_untouched();
 }
+
+/// Runs the dumper binary.
+fn dumper_bin(args: &[&str], dir: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dumper"))
+        .args(args)
+        .arg("-D")
+        .arg(dir)
+        .env_remove("DUMPER_FAULT")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// Issue 7, defect 7: one line per error on stderr, the OS error once.
+#[test]
+fn binary_prints_one_line_per_error() {
+    let _g = crate::support::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Command::new("true").spawn().unwrap();
+    let pid = c.id().to_string();
+    c.wait().unwrap();
+    let out = dumper_bin(&["-t", &pid], dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("dumper: no process {pid}\n")
+    );
+
+    let Some(v) = Victim::spawn(0) else { return };
+    let missing = dir.path().join("nope");
+    let out = dumper_bin(&["-t", &v.pid.to_string()], &missing, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("dumper: images directory "), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    v.assert_untouched();
+}
