@@ -101,7 +101,7 @@ fn unsupported_fd_is_refused_cleanly() {
 fn no_permission() {
     let _g = crate::support::serial();
     if crate::support::my_uid() != 0 {
-        eprintln!("SKIP: needs root to run the dumper as another user");
+        crate::support::skip("needs root to run the dumper as another user");
         return;
     }
     let Some(v) = victim(1) else { return };
