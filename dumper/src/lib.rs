@@ -56,10 +56,26 @@ pub struct Opts {
     pub log_file: Option<PathBuf>,
     /// Make the dump fail at a given point (tests of the failure paths;
     /// `DUMPER_FAULT` in the binary, like CRIU's `CRIU_FAULT`).
+    #[cfg(feature = "fault-injection")]
     pub fault: Option<Fault>,
 }
 
-/// Where [`Opts::fault`] makes a dump fail.
+impl Opts {
+    /// The dump is to fail at `at` (`Opts::fault`).
+    #[cfg(feature = "fault-injection")]
+    fn fault_at(&self, at: Fault) -> bool {
+        self.fault == Some(at)
+    }
+
+    /// Built without the `fault-injection` feature: never.
+    #[cfg(not(feature = "fault-injection"))]
+    fn fault_at(&self, _at: Fault) -> bool {
+        false
+    }
+}
+
+/// Where `Opts::fault` makes a dump fail (with the `fault-injection`
+/// feature).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// SIGKILL the target right after it is frozen.
@@ -70,14 +86,32 @@ pub enum Fault {
     WhileWriting,
 }
 
+impl Fault {
+    /// Every fault with its name in `DUMPER_FAULT`.
+    pub const ALL: [(&'static str, Fault); 3] = [
+        ("kill-after-freeze", Fault::KillAfterFreeze),
+        ("after-inject", Fault::AfterInject),
+        ("while-writing", Fault::WhileWriting),
+    ];
+
+    fn injected(self) -> DumpError {
+        let at = Fault::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(n, _)| n);
+        DumpError::FaultInjected { at }
+    }
+}
+
 impl std::str::FromStr for Fault {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "kill-after-freeze" => Ok(Fault::KillAfterFreeze),
-            "after-inject" => Ok(Fault::AfterInject),
-            "while-writing" => Ok(Fault::WhileWriting),
-            _ => Err(format!("unknown fault {s:?}")),
+        match Fault::ALL.iter().find(|(n, _)| *n == s) {
+            Some((_, f)) => Ok(*f),
+            None => {
+                let names: Vec<&str> = Fault::ALL.iter().map(|(n, _)| *n).collect();
+                Err(format!("unknown fault {s:?} (known: {})", names.join(", ")))
+            }
         }
     }
 }
@@ -158,16 +192,14 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
         timings.freezing
     ));
     let threads = frozen.threads.len();
-    if opts.fault == Some(Fault::KillAfterFreeze) {
+    if opts.fault_at(Fault::KillAfterFreeze) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let res =
-        dump_frozen(&mut frozen, &mut images, log, &mut timings, opts.fault).and_then(|plan| {
-            let inv =
-                dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
-            images.write("inventory.img", "INVENTORY", &[inv])?;
-            Ok(plan)
-        });
+    let res = dump_frozen(&mut frozen, &mut images, log, &mut timings, opts).and_then(|plan| {
+        let inv = dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
+        images.write("inventory.img", "INVENTORY", &[inv])?;
+        Ok(plan)
+    });
     let plan = match res {
         Ok(plan) => plan,
         Err(e) => {
@@ -219,7 +251,7 @@ fn dump_frozen(
     images: &mut ImageSet,
     log: &Log,
     timings: &mut Timings,
-    fault: Option<Fault>,
+    opts: &Opts,
 ) -> Result<pagemap::Plan> {
     let pid = frozen.pid;
     let pid_i = pid.as_raw();
@@ -274,8 +306,8 @@ fn dump_frozen(
         "running syscalls inside the task (code at {exec_start:#x})"
     ));
     facts::from_inside(frozen, &mem, exec_start, &mut pf, &mut threads)?;
-    if fault == Some(Fault::AfterInject) {
-        return Err(DumpError::FaultInjected { at: "after inject" });
+    if opts.fault_at(Fault::AfterInject) {
+        return Err(Fault::AfterInject.injected());
     }
 
     let mut table = FileTable::new();
@@ -362,10 +394,8 @@ fn dump_frozen(
         let core = dump::core::build(t, (i == 0).then_some(&pf), &layout);
         images.write(&format!("core-{}.img", t.tid), "CORE", &[core])?;
     }
-    if fault == Some(Fault::WhileWriting) {
-        return Err(DumpError::FaultInjected {
-            at: "while writing",
-        });
+    if opts.fault_at(Fault::WhileWriting) {
+        return Err(Fault::WhileWriting.injected());
     }
     let mm = dump::mm::build(&pf, vmas, exe_id);
     images.write(&format!("mm-{pid_i}.img"), "MM", &[mm])?;
@@ -443,4 +473,22 @@ fn copy_pages_through(
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
         written.and(read)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_names() {
+        for (name, f) in Fault::ALL {
+            assert_eq!(name.parse::<Fault>(), Ok(f));
+            assert!(matches!(f.injected(), DumpError::FaultInjected { at } if at == name));
+        }
+        let e = "while-writting".parse::<Fault>().unwrap_err();
+        assert!(
+            e.contains("\"while-writting\"") && e.contains("while-writing"),
+            "{e}"
+        );
+    }
 }

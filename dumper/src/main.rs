@@ -30,20 +30,37 @@ struct Args {
     log_file: Option<PathBuf>,
 }
 
-fn main() -> ExitCode {
-    let a = Args::parse();
+/// `DUMPER_FAULT`: where the tests of the failure paths make a dump fail.
+/// A value that names no fault is an error, not a dump made without it.
+#[cfg(feature = "fault-injection")]
+fn fault_from_env() -> anyhow::Result<Option<dumper::Fault>> {
+    match std::env::var("DUMPER_FAULT") {
+        Ok(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("DUMPER_FAULT: {e}")),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(e) => Err(anyhow::anyhow!("DUMPER_FAULT: {e}")),
+    }
+}
+
+fn dump(a: Args) -> anyhow::Result<()> {
     let opts = dumper::Opts {
         pid: a.pid,
         dir: a.dir,
         leave_running: a.leave_running,
         verbosity: a.verbosity,
         log_file: a.log_file,
-        fault: std::env::var("DUMPER_FAULT")
-            .ok()
-            .and_then(|f| f.parse().ok()),
+        #[cfg(feature = "fault-injection")]
+        fault: fault_from_env()?,
     };
-    match dumper::run(&opts).map_err(anyhow::Error::from) {
-        Ok(_) => ExitCode::SUCCESS,
+    dumper::run(&opts)?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match dump(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dumper: {e:#}");
             ExitCode::FAILURE

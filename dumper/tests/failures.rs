@@ -166,3 +166,29 @@ fn binary_prints_one_line_per_error() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
     v.assert_untouched();
 }
+
+/// Issue 7, defect 8: a DUMPER_FAULT the dumper does not know is an error,
+/// not a dump made as if it were not set.
+#[test]
+fn unknown_dumper_fault_is_an_error() {
+    let _g = crate::support::serial();
+    let Some(v) = victim(1) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dumper_bin(
+        &["-t", &v.pid.to_string(), "--leave-running"],
+        dir.path(),
+        &[("DUMPER_FAULT", "while-writting")],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("DUMPER_FAULT") && err.contains("while-writting"),
+        "{err}"
+    );
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+    v.assert_untouched();
+}
