@@ -1,12 +1,23 @@
 //! Checkpoint a live process, with all its threads, into CRIU 4.2 images,
 //! like `criu dump -t PID -D DIR`.
 //!
-//! [`run`] seizes and freezes every thread ([`sys::Frozen`]), gathers what
-//! /proc, ptrace and syscalls run inside the task tell ([`facts`]), builds
-//! one image per CRIU image kind ([`dump`]), writes inventory.img last, and
-//! then resumes the task (`leave_running`) or kills it as CRIU does. On any
-//! error the task is resumed untouched and the images written so far are
-//! removed.
+//! [`run`] is five steps:
+//!
+//! 1. **check** ([`check::target`], [`dump::ImageSet::open`]): every
+//!    refusal, from what /proc shows from outside, and the images
+//!    directory; a refused task is not touched.
+//! 2. **freeze** ([`sys::Frozen::freeze`]): seize and stop every thread.
+//! 3. **collect** ([`facts`]): /proc and ptrace from outside, the refusal
+//!    rules once more on what was gathered ([`check::frozen`]), then the
+//!    syscalls run inside the task.
+//! 4. **write** ([`dump`]): pure builders turn the facts into messages;
+//!    pages are streamed from the task; inventory.img is written last
+//!    ([`dump::ImageSet::commit`]).
+//! 5. **release** ([`sys::Frozen::release`]): resume the task
+//!    (`leave_running`) or kill it as CRIU does; then stats-dump.
+//!
+//! On any error the task is resumed untouched and the images written so
+//! far are removed. Progress is reported through a callback, never printed.
 //!
 //! ```no_run
 //! let opts = dumper::Opts {
@@ -15,12 +26,18 @@
 //!     leave_running: true,
 //!     ..Default::default()
 //! };
-//! let summary = dumper::run(&opts)?;
+//! let mut pages = 0;
+//! let summary = dumper::run(&opts, Some(&mut |p| {
+//!     if let dumper::Progress::Pages { written, .. } = p {
+//!         pages = written;
+//!     }
+//! }))?;
 //! println!("{} threads, {} pages", summary.threads, summary.pages);
 //! # Ok::<(), dumper::DumpError>(())
 //! ```
 #![deny(unsafe_code)]
 
+pub mod check;
 pub mod dump;
 pub mod error;
 pub mod facts;
@@ -28,15 +45,18 @@ pub mod log;
 pub mod proc;
 pub mod sys;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
 pub use error::{DumpError, Result};
 
-use dump::{files::FileTable, pagemap, stats::Timings, ImageSet};
+use check::Target;
+use criu_image::registry;
+use dump::{pagemap, stats::Timings, ImageSet, ProcessImages};
+use facts::{ProcFacts, ThreadFacts};
 use log::Log;
 use sys::{Frozen, Release, RemoteMem};
 
@@ -116,12 +136,37 @@ impl std::str::FromStr for Fault {
     }
 }
 
+/// What [`run`] reports while it works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Progress {
+    /// The checks passed; the task is being frozen.
+    Freezing,
+    /// Every thread is stopped.
+    Frozen {
+        /// How many.
+        threads: usize,
+    },
+    /// Code is about to be run inside the task (nothing is refused after
+    /// this point).
+    Injecting,
+    /// Pages written to the pages image so far.
+    Pages {
+        /// Written so far.
+        written: u64,
+        /// To write in all.
+        total: u64,
+    },
+    /// The images are in place, inventory.img last.
+    Committed,
+}
+
 /// What a successful dump did.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     /// Threads dumped.
     pub threads: usize,
-    /// Pages written to pages-1.img.
+    /// Pages written to the pages image.
     pub pages: u64,
     /// Bytes written to all images.
     pub bytes: u64,
@@ -133,11 +178,14 @@ const CHUNK_PAGES: u64 = 256;
 /// Page buffers in flight between the memory reader and the image writer.
 const BUFFERS: usize = 4;
 
-/// Checkpoints `opts.pid` into `opts.dir`. The error is returned, not
-/// printed; with a log file (`opts.log_file`) it is also written there.
-pub fn run(opts: &Opts) -> Result<Summary> {
+/// Checkpoints `opts.pid` into `opts.dir`, telling `progress` (if given)
+/// how far it is. The error is returned, not printed; with a log file
+/// (`opts.log_file`) it is also written there.
+pub fn run(opts: &Opts, progress: Option<&mut dyn FnMut(Progress)>) -> Result<Summary> {
     let log = Log::open(opts)?;
-    let res = run_logged(opts, &log);
+    let mut quiet = |_: Progress| {};
+    let progress = progress.unwrap_or(&mut quiet);
+    let res = checkpoint(opts, &log, progress);
     match &res {
         Ok(s) => log.info(format_args!(
             "dump of {} done: {} threads, {} pages, {} bytes",
@@ -148,134 +196,107 @@ pub fn run(opts: &Opts) -> Result<Summary> {
     res
 }
 
-fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
-    let pid_i = opts.pid;
-    if pid_i <= 0 {
-        return Err(DumpError::NoSuchProcess { pid: pid_i });
-    }
-    if pid_i == std::process::id() as i32 {
-        return Err(DumpError::Unsupported {
-            pid: pid_i,
-            what: "dumping the dumper itself".into(),
-        });
-    }
-    let stat = match proc::read_stat(pid_i, None) {
-        Ok(s) => s,
-        Err(DumpError::Proc { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Err(DumpError::NoSuchProcess { pid: pid_i })
-        }
-        Err(e) => return Err(e),
-    };
-    if stat.state == 'Z' || stat.state == 'X' {
-        return Err(DumpError::NoSuchProcess { pid: pid_i });
-    }
+/// A frozen task's facts, gathered from outside and inside.
+struct Collected {
+    proc: ProcFacts,
+    threads: Vec<ThreadFacts>,
+    mem: RemoteMem,
+}
+
+/// check → freeze → collect → write → release.
+fn checkpoint(opts: &Opts, log: &Log, progress: &mut dyn FnMut(Progress)) -> Result<Summary> {
+    let target = check::target(opts.pid)?;
     let mut images = ImageSet::open(&opts.dir)?;
-    let status = proc::read_status(pid_i, None)?;
-    if status.seccomp == 2 {
-        return Err(DumpError::Unsupported {
-            pid: pid_i,
-            what: "seccomp filters".into(),
-        });
-    }
-    let pid = Pid::from_raw(pid_i);
-    log.info(format_args!("freezing {pid}"));
-    let t_freeze = Instant::now();
-    let mut frozen = Frozen::freeze(pid, status.seccomp != 0)?;
-    let mut timings = Timings {
-        freezing: t_freeze.elapsed(),
-        ..Default::default()
-    };
+    progress(Progress::Freezing);
+    let mut timings = Timings::default();
+    let mut frozen = freeze(&target, log, &mut timings)?;
     let t_frozen = Instant::now();
+    let threads = frozen.threads.len();
+    progress(Progress::Frozen { threads });
+    if opts.fault_at(Fault::KillAfterFreeze) {
+        let _ = nix::sys::signal::kill(frozen.pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let written = collect(&mut frozen, opts, log, progress).and_then(|task| {
+        let plan = write(&task, &mut images, opts, log, progress, &mut timings)?;
+        progress(Progress::Committed);
+        Ok(plan)
+    });
+    let plan = match written {
+        Ok(plan) => plan,
+        Err(e) => return Err(failed(frozen, images, log, e)),
+    };
+    let released = frozen.release(match opts.leave_running {
+        true => Release::Resume,
+        false => Release::Kill,
+    });
+    timings.frozen = t_frozen.elapsed();
+    // After the commit, like CRIU's: not part of what makes a dump complete.
+    let stats = dump::stats_image(dump::stats::build(&timings, &plan));
+    if let Err(e) = images.write(&stats) {
+        log.warn(format_args!("{}", e.chain()));
+    }
+    released?;
+    Ok(Summary {
+        threads,
+        pages: plan.pages_written,
+        bytes: images.bytes,
+    })
+}
+
+/// Seizes and stops every thread.
+fn freeze(target: &Target, log: &Log, timings: &mut Timings) -> Result<Frozen> {
+    let pid = Pid::from_raw(target.pid);
+    log.info(format_args!("freezing {pid}"));
+    let t = Instant::now();
+    let frozen = Frozen::freeze(pid, target.seccomp_strict)?;
+    timings.freezing = t.elapsed();
     log.info(format_args!(
         "{} threads frozen in {:?}",
         frozen.threads.len(),
         timings.freezing
     ));
-    let threads = frozen.threads.len();
-    if opts.fault_at(Fault::KillAfterFreeze) {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    }
-    let res = dump_frozen(&mut frozen, &mut images, log, &mut timings, opts).and_then(|plan| {
-        let inv = dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
-        images.write("inventory.img", "INVENTORY", &[inv])?;
-        Ok(plan)
-    });
-    let plan = match res {
-        Ok(plan) => plan,
-        Err(e) => {
-            images.abort();
-            if let Err(re) = frozen.release(Release::Resume) {
-                log.error(format_args!(
-                    "resuming {pid} after the failure: {}",
-                    re.chain()
-                ));
-            }
-            // Whatever failed first, a target that is gone is the cause: it
-            // may be a zombie already, or still on its way out, which the
-            // ESRCH the failing step got says.
-            let gone = e.means_gone()
-                || proc::read_stat(pid_i, None).map_or(true, |s| s.state == 'Z' || s.state == 'X');
-            return Err(if gone {
-                DumpError::TargetGone { pid: pid_i }
-            } else {
-                e
-            });
-        }
-    };
-    let how = if opts.leave_running {
-        Release::Resume
-    } else {
-        Release::Kill
-    };
-    let released = frozen.release(how);
-    timings.frozen = t_frozen.elapsed();
-    if let Err(e) = images.write(
-        "stats-dump",
-        "STATS",
-        &[dump::stats::build(&timings, &plan)],
-    ) {
-        log.warn(format_args!("{}", e.chain()));
-    }
-    let bytes = images.bytes;
-    images.commit();
-    released?;
-    Ok(Summary {
-        threads,
-        pages: plan.pages_written,
-        bytes,
-    })
+    Ok(frozen)
 }
 
-fn dump_frozen(
+/// A dump failed after the freeze: the images written so far go and the
+/// task is resumed. A task
+/// that is gone is the cause, whatever failed first.
+fn failed(frozen: Frozen, images: ImageSet, log: &Log, e: DumpError) -> DumpError {
+    drop(images);
+    let pid = frozen.pid.as_raw();
+    if let Err(re) = frozen.release(Release::Resume) {
+        log.error(format_args!(
+            "resuming {pid} after the failure: {}",
+            re.chain()
+        ));
+    }
+    // It may be a zombie already, or still on its way out, which the ESRCH
+    // the failing step got says.
+    let gone =
+        e.means_gone() || proc::read_stat(pid, None).map_or(true, |s| matches!(s.state, 'Z' | 'X'));
+    match gone {
+        true => DumpError::TargetGone { pid },
+        false => e,
+    }
+}
+
+/// Everything a dump needs from the frozen task: facts from outside, the
+/// last refusals, then the syscalls run inside it.
+fn collect(
     frozen: &mut Frozen,
-    images: &mut ImageSet,
-    log: &Log,
-    timings: &mut Timings,
     opts: &Opts,
-) -> Result<pagemap::Plan> {
+    log: &Log,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Collected> {
     let pid = frozen.pid;
     let pid_i = pid.as_raw();
-    let tids: Vec<i32> = frozen.threads.iter().map(|t| t.tid.as_raw()).collect();
-    let children = proc::read_children(pid_i, &tids)?;
-    if !children.is_empty() {
-        return Err(DumpError::Unsupported {
-            pid: pid_i,
-            what: format!("a process tree (children {children:?})"),
-        });
-    }
-    if let Some(t) = frozen.threads.iter().find(|t| t.group_stop.is_some()) {
-        return Err(DumpError::Unsupported {
-            pid: pid_i,
-            what: format!("a stopped task (thread {} in group stop)", t.tid),
-        });
-    }
     let mem = RemoteMem::open(pid)?;
     log.info(format_args!("collecting /proc facts"));
     let mut pf = facts::process_from_outside(pid_i)?;
     pf.shared_pending = sys::inject::peek_siginfo(pid, true)
         .map_err(|e| DumpError::ptrace(pid, "PTRACE_PEEKSIGINFO", e))?;
     if std::fs::read_to_string("/proc/self/cgroup").ok()
-        != std::fs::read_to_string(format!("/proc/{pid_i}/cgroup")).ok()
+        != std::fs::read_to_string(proc::path(pid_i, None, "cgroup")).ok()
     {
         log.warn(format_args!(
             "{pid} is in another cgroup than the dumper; cgroups are not dumped"
@@ -283,57 +304,84 @@ fn dump_frozen(
     }
     let mut threads = Vec::with_capacity(frozen.threads.len());
     for t in &frozen.threads {
-        let tf = facts::thread_from_outside(pid_i, t, &mem)?;
-        if tf.status.seccomp == 2 {
-            return Err(DumpError::Unsupported {
-                pid: pid_i,
-                what: "seccomp filters".into(),
-            });
-        }
-        threads.push(tf);
+        threads.push(facts::thread_from_outside(pid_i, t, &mem)?);
     }
-    let exec_start = pf
-        .mappings
-        .iter()
-        .map(|m| &m.map)
-        .find(|m| m.exec && m.start < dump::mm::TASK_SIZE && m.end - m.start >= 4096)
-        .map(|m| m.start)
-        .ok_or_else(|| DumpError::Unsupported {
-            pid: pid_i,
-            what: "a task without an executable mapping".into(),
-        })?;
+    let code_at = check::frozen(frozen, &pf, &threads)?;
+    progress(Progress::Injecting);
     log.info(format_args!(
-        "running syscalls inside the task (code at {exec_start:#x})"
+        "running syscalls inside the task (code at {code_at:#x})"
     ));
-    facts::from_inside(frozen, &mem, exec_start, &mut pf, &mut threads)?;
+    facts::from_inside(frozen, &mem, code_at, &mut pf, &mut threads)?;
     if opts.fault_at(Fault::AfterInject) {
         return Err(Fault::AfterInject.injected());
     }
-
-    let mut table = FileTable::new();
-    let vmas = dump::mm::build_vmas(&pf.mappings, |mf| match &mf.file {
-        Some((f, _)) => table.special(f),
-        None => 0,
+    Ok(Collected {
+        proc: pf,
+        threads,
+        mem,
     })
-    .map_err(|u| DumpError::Unsupported {
-        pid: pid_i,
-        what: u.0,
-    })?;
-    let fdinfo = table.fds(&pf.fds);
-    let exe_id = table.special(&pf.exe);
-    let fs = dump::files::fs_entry(&mut table, &pf);
+}
 
-    // Pages.
+/// Builds and writes every image, pages first, and commits them.
+fn write(
+    task: &Collected,
+    images: &mut ImageSet,
+    opts: &Opts,
+    log: &Log,
+    progress: &mut dyn FnMut(Progress),
+    timings: &mut Timings,
+) -> Result<pagemap::Plan> {
+    let built = dump::build(
+        &task.proc,
+        &task.threads,
+        &dump::core::XsaveLayout::host(),
+        dump::seccomp::timens(),
+    );
+    let plan = write_pages(task, &built, images, log, progress, timings)?;
+    for core in &built.cores {
+        images.write(core)?;
+    }
+    if opts.fault_at(Fault::WhileWriting) {
+        return Err(Fault::WhileWriting.injected());
+    }
+    images.write(&built.mm)?;
+    images.write(&built.fs)?;
+    images.write(&built.ids)?;
+    images.write(&built.pstree)?;
+    images.write(&built.files)?;
+    images.write(&built.fdinfo)?;
+    images.write(&built.seccomp)?;
+    images.write(&built.timens)?;
+    let inventory = dump::Image::one(
+        &registry::INVENTORY,
+        0,
+        dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id()),
+    );
+    images.commit(&inventory)?;
+    Ok(plan)
+}
+
+/// Chooses the pages to dump, copies them into the pages image and writes
+/// the pagemap image that lists them.
+fn write_pages(
+    task: &Collected,
+    built: &ProcessImages,
+    images: &mut ImageSet,
+    log: &Log,
+    progress: &mut dyn FnMut(Progress),
+    timings: &mut Timings,
+) -> Result<pagemap::Plan> {
     let t_mem = Instant::now();
-    let pm_path = proc::path(pid_i, None, "pagemap");
+    let pid = task.proc.pid;
+    let pm_path = proc::path(pid, None, "pagemap");
     let pm = std::fs::File::open(&pm_path).map_err(|e| DumpError::proc(&pm_path, e))?;
     let zero = facts::zero_page_pfn();
     if zero.is_none() {
         log.warn(format_args!("zero page pfn unknown: zero pages get dumped"));
     }
-    let sps: Vec<u64> = threads.iter().map(|t| t.regs.rsp).collect();
+    let sps: Vec<u64> = task.threads.iter().map(|t| t.regs.rsp).collect();
     let plan = pagemap::plan(
-        &vmas,
+        built.vmas(),
         |v| facts::read_pagemap(&pm, v.start, v.end),
         zero,
         &sps,
@@ -344,42 +392,33 @@ fn dump_frozen(
         plan.runs.len(),
         plan.pages_scanned
     ));
-    let mut write_time = std::time::Duration::ZERO;
-    let (pages_path, mut pages) = images.create_raw("pages-1.img")?;
-    let progress = std::io::stderr().is_terminal() && plan.pages_written >= 16384;
-    let mut done = 0u64;
-    let mut show = |n: u64| {
-        done += n;
-        if progress && done % 4096 < n {
-            eprint!(
-                "\rdumper: {} of {} MiB of memory written",
-                done / 256,
-                plan.pages_written / 256
-            );
-        }
+    let mut write_time = Duration::ZERO;
+    let pages_name = registry::pages_file_name(dump::PAGES_ID.into());
+    let (pages_path, mut pages) = images.create_raw(&pages_name)?;
+    let total = plan.pages_written;
+    let mut written = 0u64;
+    let mut report = |n: u64| {
+        written += n;
+        progress(Progress::Pages { written, total });
     };
-    // Zero-copy first (the task vmsplices its pages into a pipe we splice
-    // into the image); DUMPER_COPY_PAGES=1 forces the copying path.
-    copy_pages_through(
-        &mem,
+    copy_pages(
+        &task.mem,
         &plan,
-        &pages_path,
+        &images.dir().join(&pages_name),
         &mut pages,
         &mut write_time,
-        &mut show,
+        &mut report,
     )?;
-    if progress {
-        eprintln!();
-    }
     let t_w = Instant::now();
     images.finish_raw(&pages_path, pages)?;
-    let (head, entries) = pagemap::entries(&plan);
-    let (pm_img, mut w) = images.create(&format!("pagemap-{pid_i}.img"), "PAGEMAP")?;
+    let (_, entries) = pagemap::entries(&plan);
+    let name = dump::file_name(&registry::PAGEMAP, pid as u64);
+    let (pm_img, mut w) = images.create(&registry::PAGEMAP, &name)?;
     let werr = |source| DumpError::Image {
-        path: pm_img.clone(),
+        path: images.dir().join(&name),
         source,
     };
-    w.write_message(&head).map_err(werr)?;
+    w.write_message(&dump::pagemap_head()).map_err(werr)?;
     for e in &entries {
         w.write_message(e).map_err(werr)?;
     }
@@ -387,51 +426,28 @@ fn dump_frozen(
     write_time += t_w.elapsed();
     timings.memdump = t_mem.elapsed();
     timings.memwrite = write_time;
-
-    // Everything else.
-    let layout = dump::core::XsaveLayout::host();
-    for (i, t) in threads.iter().enumerate() {
-        let core = dump::core::build(t, (i == 0).then_some(&pf), &layout);
-        images.write(&format!("core-{}.img", t.tid), "CORE", &[core])?;
-    }
-    if opts.fault_at(Fault::WhileWriting) {
-        return Err(Fault::WhileWriting.injected());
-    }
-    let mm = dump::mm::build(&pf, vmas, exe_id);
-    images.write(&format!("mm-{pid_i}.img"), "MM", &[mm])?;
-    images.write(&format!("fs-{pid_i}.img"), "FS", &[fs])?;
-    images.write(&format!("ids-{pid_i}.img"), "IDS", &[dump::ids::build(2)])?;
-    images.write("pstree.img", "PSTREE", &[dump::pstree::build(&pf, &tids)])?;
-    images.write("files.img", "FILES", &table.entries)?;
-    images.write("fdinfo-2.img", "FDINFO", &fdinfo)?;
-    images.write("seccomp.img", "SECCOMP", &[dump::seccomp::seccomp()])?;
-    images.write("timens-0.img", "TIMENS", &[dump::seccomp::timens()])?;
-    let _ = std::io::stderr().flush();
     Ok(plan)
 }
 
 /// Copies the pages through the dumper: a reader thread fills a few fixed
 /// buffers from /proc/PID/mem while this thread writes the full ones, so
-/// memory stays at BUFFERS chunks whatever the target's size.
-fn copy_pages_through(
+/// memory stays at BUFFERS chunks whatever the target's size, and the time
+/// frozen is about the slower of the two, not their sum. `pages_path` is
+/// the image's name in errors; `done(n)` is told of every `n` pages written.
+fn copy_pages(
     mem: &RemoteMem,
     plan: &pagemap::Plan,
     pages_path: &std::path::Path,
     pages: &mut std::io::BufWriter<std::fs::File>,
-    write_time: &mut std::time::Duration,
-    show: &mut dyn FnMut(u64),
+    write_time: &mut Duration,
+    done: &mut dyn FnMut(u64),
 ) -> Result<()> {
-    // Reading the target's memory and writing the image overlap: a reader
-    // thread fills a few fixed buffers while this thread writes the full
-    // ones, so memory stays at BUFFERS chunks whatever the target's size,
-    // and the time frozen is about the slower of the two, not their sum.
     let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
     let (empty_tx, empty_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
         let _ = empty_tx.send(vec![0u8; (CHUNK_PAGES * 4096) as usize]);
     }
     let runs = &plan.runs;
-    let mem_ref = mem;
     std::thread::scope(|scope| -> Result<()> {
         let reader = scope.spawn(move || -> Result<()> {
             for run in runs {
@@ -443,7 +459,7 @@ fn copy_pages_through(
                     let Ok(mut b) = empty_rx.recv() else {
                         return Ok(());
                     };
-                    mem_ref.read(run.vaddr + off * 4096, &mut b[..len])?;
+                    mem.read(run.vaddr + off * 4096, &mut b[..len])?;
                     if full_tx.send((b, len)).is_err() {
                         return Ok(());
                     }
@@ -463,7 +479,7 @@ fn copy_pages_through(
                 break;
             }
             *write_time += t_w.elapsed();
-            show((len / 4096) as u64);
+            done((len / 4096) as u64);
             let _ = empty_tx.send(b);
         }
         drop(full_rx);

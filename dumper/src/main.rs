@@ -1,10 +1,14 @@
 //! `dumper -t PID -D DIR [--leave-running] [-v LEVEL] [-o LOG]`: the
-//! `criu dump` flags; the work is done by [`dumper::run`].
+//! `criu dump` flags; the work is done by [`dumper::run`]. This file turns
+//! arguments into [`dumper::Opts`], shows the progress line on a terminal
+//! and prints the error, once, on one line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use dumper::Progress;
 
 /// Checkpoint a running process (all its threads) into CRIU 4.2 images.
 #[derive(Parser, Debug)]
@@ -44,6 +48,43 @@ fn fault_from_env() -> anyhow::Result<Option<dumper::Fault>> {
     }
 }
 
+/// The "N of M MiB of memory written" line, on a terminal, for dumps of
+/// 64 MiB or more, redrawn every 16 MiB.
+struct ProgressLine {
+    on: bool,
+    shown: Option<u64>,
+}
+
+impl ProgressLine {
+    const MIN_PAGES: u64 = 16384;
+    const EVERY_PAGES: u64 = 4096;
+
+    fn show(&mut self, p: Progress) {
+        let Progress::Pages { written, total } = p else {
+            return;
+        };
+        if !self.on || total < Self::MIN_PAGES {
+            return;
+        }
+        let step = written / Self::EVERY_PAGES;
+        if self.shown.is_some_and(|s| s / Self::EVERY_PAGES == step) && written != total {
+            return;
+        }
+        self.shown = Some(written);
+        eprint!(
+            "\rdumper: {} of {} MiB of memory written",
+            written / 256,
+            total / 256
+        );
+    }
+
+    fn end(&mut self) {
+        if self.shown.take().is_some() {
+            eprintln!();
+        }
+    }
+}
+
 fn dump(a: Args) -> anyhow::Result<()> {
     let opts = dumper::Opts {
         pid: a.pid,
@@ -54,7 +95,13 @@ fn dump(a: Args) -> anyhow::Result<()> {
         #[cfg(feature = "fault-injection")]
         fault: fault_from_env()?,
     };
-    dumper::run(&opts)?;
+    let mut line = ProgressLine {
+        on: std::io::stderr().is_terminal(),
+        shown: None,
+    };
+    let res = dumper::run(&opts, Some(&mut |p| line.show(p)));
+    line.end();
+    res?;
     Ok(())
 }
 

@@ -15,10 +15,10 @@ fn bad_pid() {
     let mut c = Command::new("true").spawn().unwrap();
     let pid = c.id() as i32;
     c.wait().unwrap();
-    let e = dumper::run(&opts(pid, dir.path(), true)).unwrap_err();
+    let e = dumper::run(&opts(pid, dir.path(), true), None).unwrap_err();
     assert!(matches!(e, DumpError::NoSuchProcess { .. }), "{e}");
     assert!(e.to_string().contains("no process"));
-    let e = dumper::run(&opts(0, dir.path(), true)).unwrap_err();
+    let e = dumper::run(&opts(0, dir.path(), true), None).unwrap_err();
     assert!(matches!(e, DumpError::NoSuchProcess { .. }), "{e}");
     assert!(files_in(dir.path()).is_empty());
 }
@@ -27,10 +27,10 @@ fn bad_pid() {
 fn unwritable_dir_leaves_task_alone() {
     let _g = crate::support::serial();
     let Some(v) = victim(1) else { return };
-    let e = dumper::run(&opts(v.pid, std::path::Path::new("/proc/self"), true)).unwrap_err();
+    let e = dumper::run(&opts(v.pid, std::path::Path::new("/proc/self"), true), None).unwrap_err();
     assert!(matches!(e, DumpError::OutputDir { .. }), "{e}");
     let missing = tempfile::tempdir().unwrap().path().join("nope");
-    let e = dumper::run(&opts(v.pid, &missing, true)).unwrap_err();
+    let e = dumper::run(&opts(v.pid, &missing, true), None).unwrap_err();
     assert!(matches!(e, DumpError::OutputDir { .. }), "{e}");
     v.assert_untouched();
 }
@@ -40,7 +40,7 @@ fn failing_dump(fault: Fault) -> Option<(Victim, DumpError, tempfile::TempDir)> 
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts(v.pid, dir.path(), true);
     o.fault = Some(fault);
-    let e = dumper::run(&o).unwrap_err();
+    let e = dumper::run(&o, None).unwrap_err();
     assert!(
         files_in(dir.path()).is_empty(),
         "left {:?}",
@@ -90,7 +90,7 @@ fn unsupported_fd_is_refused_cleanly() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let e = dumper::run(&opts(v.pid, dir.path(), true)).unwrap_err();
+    let e = dumper::run(&opts(v.pid, dir.path(), true), None).unwrap_err();
     assert!(matches!(e, DumpError::Unsupported { .. }), "{e}");
     assert!(e.to_string().contains("fd 1"), "{e}");
     assert!(files_in(dir.path()).is_empty());
@@ -127,6 +127,40 @@ fn no_permission() {
     );
     assert!(files_in(dir.path()).is_empty());
     v.assert_untouched();
+}
+
+/// Issue 7: shared anonymous and memfd mappings are refused before the
+/// task is touched (they were refused once it was frozen, as "a mapping of
+/// a deleted file"): no freeze, no code run inside it, nothing written.
+#[test]
+fn refused_mappings_leave_the_task_untouched() {
+    let _g = crate::support::serial();
+    let Some(bin) = crate::support::mapper_bin() else {
+        return;
+    };
+    for (kind, what) in [
+        ("shared-anon", "a shared anonymous mapping"),
+        ("memfd", "a memfd mapping"),
+    ] {
+        let v = Victim::spawn_prog(bin, &[kind], Stdio::null());
+        let before = v.status();
+        let dir = tempfile::tempdir().unwrap();
+        let mut seen = Vec::new();
+        let e =
+            dumper::run(&opts(v.pid, dir.path(), true), Some(&mut |p| seen.push(p))).unwrap_err();
+        assert!(matches!(e, DumpError::Unsupported { .. }), "{e}");
+        assert!(e.to_string().contains(what), "{kind}: {e}");
+        assert_eq!(seen, [], "{kind}: the task was frozen");
+        assert!(
+            files_in(dir.path()).is_empty(),
+            "{:?}",
+            files_in(dir.path())
+        );
+        let after = v.status();
+        assert_eq!(after.get("traced"), "0", "{kind}");
+        assert_eq!(after.get("ok"), "1", "{kind}: the shared page changed");
+        assert!(after.num("counter") > before.num("counter"), "{kind}");
+    }
 }
 
 /// Runs the dumper binary.

@@ -6,6 +6,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::Path;
 
 use criu_image::pb;
+use dumper::Progress;
 
 use crate::support::{decode, files_in, opts, victim, Victim};
 
@@ -208,8 +209,32 @@ fn leave_running_dumps_all_threads_and_leaves_task_untouched() {
     assert_eq!(threads.len(), 4);
     let code_before = code_bytes(v.pid);
     let dir = tempfile::tempdir().unwrap();
-    let s = dumper::run(&opts(v.pid, dir.path(), true)).unwrap();
+    let mut seen = Vec::new();
+    let s = dumper::run(&opts(v.pid, dir.path(), true), Some(&mut |p| seen.push(p))).unwrap();
     assert_eq!(s.threads, 4);
+    // Progress: the steps in order, pages as they are written.
+    let pages: Vec<(u64, u64)> = seen
+        .iter()
+        .filter_map(|p| match *p {
+            Progress::Pages { written, total } => Some((written, total)),
+            _ => None,
+        })
+        .collect();
+    assert!(pages.windows(2).all(|w| w[0].0 < w[1].0), "{pages:?}");
+    assert_eq!(pages.last(), Some(&(s.pages, s.pages)));
+    let steps: Vec<Progress> = seen
+        .into_iter()
+        .filter(|p| !matches!(p, Progress::Pages { .. }))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            Progress::Freezing,
+            Progress::Frozen { threads: 4 },
+            Progress::Injecting,
+            Progress::Committed
+        ]
+    );
     assert_eq!(code_bytes(v.pid), code_before, "code bytes restored");
     v.assert_untouched();
     check_images(&v, dir.path(), &threads);
@@ -220,7 +245,7 @@ fn single_threaded_victim() {
     let _g = crate::support::serial();
     let Some(v) = victim(0) else { return };
     let dir = tempfile::tempdir().unwrap();
-    dumper::run(&opts(v.pid, dir.path(), true)).unwrap();
+    dumper::run(&opts(v.pid, dir.path(), true), None).unwrap();
     v.assert_untouched();
     check_images(&v, dir.path(), &[v.pid as u32]);
 }
@@ -230,7 +255,7 @@ fn dump_kills_the_task_by_default() {
     let _g = crate::support::serial();
     let Some(mut v) = victim(1) else { return };
     let dir = tempfile::tempdir().unwrap();
-    dumper::run(&opts(v.pid, dir.path(), false)).unwrap();
+    dumper::run(&opts(v.pid, dir.path(), false), None).unwrap();
     let st = v.child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(st.signal(), Some(libc::SIGKILL));
@@ -243,7 +268,7 @@ fn two_dumps_in_a_row() {
     let Some(v) = victim(2) else { return };
     for _ in 0..2 {
         let dir = tempfile::tempdir().unwrap();
-        dumper::run(&opts(v.pid, dir.path(), true)).unwrap();
+        dumper::run(&opts(v.pid, dir.path(), true), None).unwrap();
         v.assert_untouched();
     }
 }

@@ -31,10 +31,6 @@ const MAP_HUGETLB: u32 = libc::MAP_HUGETLB as u32;
 /// x86_64 user address space end (4-level paging).
 pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
-/// Why a mapping cannot be dumped yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported(pub String);
-
 /// What a mapping's VmFlags (smaps) say, as CRIU's `__parse_vmflags`
 /// reads them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,12 +72,18 @@ pub fn vmflags(flags: &[String]) -> VmFlags {
     v
 }
 
+/// `[vvar]` and `[vvar_vclock]`: the kernel's data pages for the vDSO.
+pub fn is_vvar(path: &str) -> bool {
+    path == "[vvar]" || path == "[vvar_vclock]"
+}
+
 /// Turns the mappings into VMA entries. `file_id` gives the files.img id
-/// of a mapped file (called once per file mapping, in order).
+/// of a mapped file (called once per file mapping, in order). Mappings
+/// the dumper cannot dump were refused before ([`crate::check`]).
 pub fn build_vmas(
     maps: &[MappingFacts],
     mut file_id: impl FnMut(&MappingFacts) -> u32,
-) -> Result<Vec<pb::VmaEntry>, Unsupported> {
+) -> Vec<pb::VmaEntry> {
     let mut out: Vec<pb::VmaEntry> = Vec::new();
     for mf in maps {
         let m = &mf.map;
@@ -103,7 +105,7 @@ pub fn build_vmas(
         let mut st = 0u32;
         let mut shmid = 0u64;
         let mut fdflags = None;
-        let is_vvar = m.path == "[vvar]" || m.path == "[vvar_vclock]";
+        let is_vvar = is_vvar(&m.path);
         match (m.path.as_str(), &mf.file) {
             ("[vsyscall]", _) => st |= status::VSYSCALL,
             ("[vdso]", _) => {
@@ -119,17 +121,7 @@ pub fn build_vmas(
                 }
             }
             ("[heap]", _) => st |= status::REGULAR | status::HEAP,
-            ("[uprobes]", _) => return Err(Unsupported("a [uprobes] mapping".into())),
-            (_, Some((f, mode))) => {
-                if f.stat.mode & libc::S_IFMT != libc::S_IFREG {
-                    return Err(Unsupported(format!(
-                        "mapping of non-regular file {}",
-                        f.name
-                    )));
-                }
-                if m.path.starts_with("/memfd:") || m.path.starts_with("/SYSV") {
-                    return Err(Unsupported(format!("shared memory mapping {}", m.path)));
-                }
+            (_, Some((_, mode))) => {
                 st |= status::REGULAR;
                 st |= if flags & MAP_SHARED != 0 {
                     status::FILE_SHARED
@@ -146,23 +138,11 @@ pub fn build_vmas(
             _ => st |= status::REGULAR,
         }
         if mf.file.is_none() {
-            if flags & MAP_SHARED != 0 {
-                return Err(Unsupported(format!(
-                    "shared anonymous mapping {:x}-{:x}",
-                    m.start, m.end
-                )));
-            }
             st |= status::ANON_PRIVATE;
             flags |= MAP_ANONYMOUS;
         }
         if vf.shadow_stack {
             st |= status::SHSTK;
-        }
-        if vf.io && !is_vvar && st & status::FILE_SHARED == 0 {
-            return Err(Unsupported(format!(
-                "VM_IO/VM_PFNMAP mapping {:x}-{:x}",
-                m.start, m.end
-            )));
         }
         // Consecutive vvar mappings ([vvar] + [vvar_vclock]) become one.
         if is_vvar {
@@ -191,7 +171,7 @@ pub fn build_vmas(
             fdflags,
         });
     }
-    Ok(out)
+    out
 }
 
 /// CRIU's `vma_entry_is_private`.
@@ -277,7 +257,7 @@ VmFlags: rd mr pf io de dd\n\
 7ffc4f014000-7ffc4f034000 rw-p 00000000 00:00 0 [stack]\n\
 VmFlags: rd wr mr mw me gd ac\n\
 ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
-        let v = build_vmas(&facts(s), |_| 1).unwrap();
+        let v = build_vmas(&facts(s), |_| 1);
         assert_eq!(v.len(), 6);
         assert_eq!(v[0].status, status::REGULAR | status::FILE_PRIVATE);
         assert_eq!(v[0].fdflags, Some(0));
@@ -305,13 +285,5 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
         assert_eq!(v[5].status, status::VSYSCALL | status::ANON_PRIVATE);
         assert!(!is_private(&v[5]));
         assert!(can_be_lazy(&v[1]) && !can_be_lazy(&v[3]) && !can_be_lazy(&v[0]));
-    }
-
-    #[test]
-    fn refuses_shared_anon() {
-        let s = "7f0000000000-7f0000001000 rw-s 00000000 00:01 5 /dev/zero (deleted)\n";
-        let mut f = facts(s);
-        f[0].file = None;
-        assert!(build_vmas(&f, |_| 1).is_err());
     }
 }

@@ -32,26 +32,43 @@ pub fn skip(why: impl std::fmt::Display) {
     let _ = writeln!(std::io::stderr(), "SKIP: {why}");
 }
 
+/// Compiles a test program from C, once per run of the tests.
+fn compile(
+    cache: &'static OnceLock<Option<PathBuf>>,
+    name: &str,
+    src: &Path,
+) -> Option<&'static Path> {
+    cache
+        .get_or_init(|| {
+            let out = std::env::temp_dir().join(format!("dumper-{name}-{}", std::process::id()));
+            let st = Command::new("cc")
+                .args(["-O1", "-pthread", "-o"])
+                .arg(&out)
+                .arg(src)
+                .status();
+            match st {
+                Ok(s) if s.success() => Some(out),
+                _ => {
+                    skip(format_args!("cannot compile {} with cc", src.display()));
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
 /// The victim binary, compiled once from fixtures/progs/victim.c.
 pub fn victim_bin() -> Option<&'static Path> {
     static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/progs/victim.c");
-        let out = std::env::temp_dir().join(format!("dumper-victim-{}", std::process::id()));
-        let st = Command::new("cc")
-            .args(["-O1", "-pthread", "-o"])
-            .arg(&out)
-            .arg(&src)
-            .status();
-        match st {
-            Ok(s) if s.success() => Some(out),
-            _ => {
-                skip(format_args!("cannot compile {} with cc", src.display()));
-                None
-            }
-        }
-    })
-    .as_deref()
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/progs/victim.c");
+    compile(&BIN, "victim", &src)
+}
+
+/// The refusal tests' target, compiled once from tests/support/mapper.c.
+pub fn mapper_bin() -> Option<&'static Path> {
+    static BIN: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/mapper.c");
+    compile(&BIN, "mapper", &src)
 }
 
 /// A line the victim wrote: `what key=value ...`.
@@ -120,13 +137,21 @@ impl Victim {
     /// Starts the victim with `threads` extra threads and waits for its
     /// "ready" line. stdout is /dev/null unless `stdout` says otherwise.
     pub fn spawn_with(threads: u32, stdout: Stdio) -> Option<Victim> {
-        let bin = victim_bin()?;
+        Some(Self::spawn_prog(
+            victim_bin()?,
+            &[&threads.to_string()],
+            stdout,
+        ))
+    }
+
+    /// Starts `bin REPORT_FIFO ARGS...` and waits for its "ready" line.
+    pub fn spawn_prog(bin: &Path, args: &[&str], stdout: Stdio) -> Victim {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("report");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let child = Command::new(bin)
             .arg(&fifo)
-            .arg(threads.to_string())
+            .args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::null())
@@ -136,13 +161,13 @@ impl Victim {
         let line = read_fifo(&fifo).expect("victim did not report ready");
         let ready = Report::parse(&line);
         assert_eq!(ready.what, "ready", "{line}");
-        Some(Victim {
+        Victim {
             child,
             pid,
             ready,
             fifo,
             _dir: dir,
-        })
+        }
     }
 
     pub fn spawn(threads: u32) -> Option<Victim> {
