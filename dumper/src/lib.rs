@@ -11,13 +11,15 @@
 //!    rules once more on what was gathered ([`check::frozen`]), then the
 //!    syscalls run inside the task.
 //! 4. **write** ([`dump`]): pure builders turn the facts into messages;
-//!    pages are streamed from the task; inventory.img is written last
-//!    ([`dump::ImageSet::commit`]).
+//!    pages are streamed from the task; everything is written under a
+//!    staging directory and moved into place ([`dump::ImageSet::commit`],
+//!    inventory.img last) only when all of it is written.
 //! 5. **release** ([`sys::Frozen::release`]): resume the task
 //!    (`leave_running`) or kill it as CRIU does; then stats-dump.
 //!
-//! On any error the task is resumed untouched and the images written so
-//! far are removed. Progress is reported through a callback, never printed.
+//! On any error the task is resumed untouched and the directory is left as
+//! it was, an older dump in it included. Progress is reported through a
+//! callback, never printed.
 //!
 //! ```no_run
 //! let opts = dumper::Opts {
@@ -65,7 +67,8 @@ use sys::{Frozen, Release, RemoteMem};
 pub struct Opts {
     /// `-t`: the process to dump.
     pub pid: i32,
-    /// `-D`: the images directory (must exist).
+    /// `-D`: the images directory (must exist). An older dump in it is
+    /// replaced, and kept if this dump fails.
     pub dir: PathBuf,
     /// `--leave-running`: resume the task after the dump instead of
     /// killing it.
@@ -104,14 +107,21 @@ pub enum Fault {
     AfterInject,
     /// Fail after some images are written.
     WhileWriting,
+    /// Fail when half of the new images have been moved into place.
+    WhileCommitting,
+    /// SIGKILL the dumper itself when half of the new images have been
+    /// moved into place (for the binary: it kills the calling process).
+    KillWhileCommitting,
 }
 
 impl Fault {
     /// Every fault with its name in `DUMPER_FAULT`.
-    pub const ALL: [(&'static str, Fault); 3] = [
+    pub const ALL: [(&'static str, Fault); 5] = [
         ("kill-after-freeze", Fault::KillAfterFreeze),
         ("after-inject", Fault::AfterInject),
         ("while-writing", Fault::WhileWriting),
+        ("while-committing", Fault::WhileCommitting),
+        ("kill-while-committing", Fault::KillWhileCommitting),
     ];
 
     fn injected(self) -> DumpError {
@@ -258,8 +268,8 @@ fn freeze(target: &Target, log: &Log, timings: &mut Timings) -> Result<Frozen> {
     Ok(frozen)
 }
 
-/// A dump failed after the freeze: the images written so far go and the
-/// task is resumed. A task
+/// A dump failed after the freeze: the images written so far go (an older
+/// dump in the directory stays as it was) and the task is resumed. A task
 /// that is gone is the cause, whatever failed first.
 fn failed(frozen: Frozen, images: ImageSet, log: &Log, e: DumpError) -> DumpError {
     drop(images);
@@ -357,7 +367,15 @@ fn write(
         0,
         dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id()),
     );
-    images.commit(&inventory)?;
+    images.commit_with(&inventory, || {
+        if opts.fault_at(Fault::KillWhileCommitting) {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+        }
+        match opts.fault_at(Fault::WhileCommitting) {
+            true => Err(Fault::WhileCommitting.injected()),
+            false => Ok(()),
+        }
+    })?;
     Ok(plan)
 }
 

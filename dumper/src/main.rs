@@ -20,7 +20,7 @@ struct Args {
     /// Pid of the process to dump.
     #[arg(short = 't', long = "tree", value_name = "PID")]
     pid: i32,
-    /// Images directory (must exist).
+    /// Images directory (must exist; an older dump in it is replaced).
     #[arg(short = 'D', long = "images-dir", value_name = "DIR")]
     dir: PathBuf,
     /// Leave the process running after the dump (default: kill it, as criu does).

@@ -129,6 +129,102 @@ fn no_permission() {
     v.assert_untouched();
 }
 
+/// Every file of a directory with its contents (directories apart).
+fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    files_in(dir)
+        .into_iter()
+        .filter(|n| dir.join(n).is_file())
+        .map(|n| {
+            let b = std::fs::read(dir.join(&n)).unwrap();
+            (n, b)
+        })
+        .collect()
+}
+
+/// Dumps `v` into `dir`, then dumps it again there with `fault`, which must
+/// fail; returns the files of the first dump.
+fn dump_then_fail(v: &Victim, dir: &std::path::Path, fault: Fault) -> Vec<(String, Vec<u8>)> {
+    dumper::run(&opts(v.pid, dir, true), None).unwrap();
+    let before = snapshot(dir);
+    assert!(before.iter().any(|(n, _)| n == "inventory.img"));
+    let mut o = opts(v.pid, dir, true);
+    o.fault = Some(fault);
+    let e = dumper::run(&o, None).unwrap_err();
+    assert!(matches!(e, DumpError::FaultInjected { .. }), "{e}");
+    before
+}
+
+fn assert_same(after: &[(String, Vec<u8>)], before: &[(String, Vec<u8>)]) {
+    assert_eq!(
+        after.iter().map(|x| &x.0).collect::<Vec<_>>(),
+        before.iter().map(|x| &x.0).collect::<Vec<_>>()
+    );
+    assert!(after == before, "an image of the earlier dump changed");
+}
+
+/// Issue 7, defect 1: a dump that fails in a directory holding a good dump
+/// leaves that dump as it was (it used to remove the images it had
+/// rewritten: core, pagemap and pages were gone, inventory.img stayed).
+#[test]
+fn failed_dump_keeps_the_earlier_dump() {
+    let _g = crate::support::serial();
+    let Some(v) = victim(2) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let before = dump_then_fail(&v, dir.path(), Fault::WhileWriting);
+    assert_same(&snapshot(dir.path()), &before);
+    assert_eq!(
+        files_in(dir.path()).len(),
+        before.len(),
+        "nothing else left"
+    );
+    v.assert_untouched();
+}
+
+/// Issue 7, defect 1: a failure while the new images are moved into place
+/// (half of them are) puts the earlier dump back as it was.
+#[test]
+fn failure_while_committing_puts_the_earlier_dump_back() {
+    let _g = crate::support::serial();
+    let Some(v) = victim(1) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let before = dump_then_fail(&v, dir.path(), Fault::WhileCommitting);
+    assert_same(&snapshot(dir.path()), &before);
+    assert_eq!(
+        files_in(dir.path()).len(),
+        before.len(),
+        "nothing else left"
+    );
+    v.assert_untouched();
+}
+
+/// Issue 7, defect 1: the dumper killed while it moves the new images into
+/// place leaves no directory that looks like a complete dump (the old
+/// inventory.img went first, the new one was not there yet), the earlier
+/// dump whole beside it, and the target running as before.
+#[test]
+fn dumper_killed_while_committing() {
+    let _g = crate::support::serial();
+    let Some(v) = victim(2) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    dumper::run(&opts(v.pid, dir.path(), true), None).unwrap();
+    let before = snapshot(dir.path());
+    let out = dumper_bin(
+        &["-t", &v.pid.to_string(), "--leave-running"],
+        dir.path(),
+        &[("DUMPER_FAULT", "kill-while-committing")],
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "{out:?}");
+    let left = files_in(dir.path());
+    assert!(!left.contains(&"inventory.img".to_string()), "{left:?}");
+    let old = left
+        .iter()
+        .find(|n| n.starts_with(".dumper-") && n.ends_with(".old"))
+        .unwrap_or_else(|| panic!("no .old directory in {left:?}"));
+    assert_same(&snapshot(&dir.path().join(old)), &before);
+    v.assert_untouched();
+}
+
 /// Issue 7: shared anonymous and memfd mappings are refused before the
 /// task is touched (they were refused once it was frozen, as "a mapping of
 /// a deleted file"): no freeze, no code run inside it, nothing written.

@@ -25,7 +25,7 @@ fn code_bytes(pid: i32) -> (u64, [u8; 64]) {
     (start, b)
 }
 
-fn tasks(pid: i32) -> Vec<u32> {
+pub(crate) fn tasks(pid: i32) -> Vec<u32> {
     let mut t: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
         .unwrap()
         .map(|e| {
@@ -42,7 +42,7 @@ fn tasks(pid: i32) -> Vec<u32> {
 }
 
 /// Checks every image of a dump of `v` (with `nthreads` workers).
-fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
+pub(crate) fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
     let pid = v.pid;
     let mut expected: Vec<String> = threads.iter().map(|t| format!("core-{t}.img")).collect();
     for n in ["mm", "pagemap", "fs", "ids"] {
@@ -271,4 +271,24 @@ fn two_dumps_in_a_row() {
         dumper::run(&opts(v.pid, dir.path(), true), None).unwrap();
         v.assert_untouched();
     }
+}
+
+/// Issue 7, defect 1: a dump into a directory that holds an older dump
+/// (another process, other thread ids) leaves exactly the new dump: no
+/// core-OLDTID.img or mm-OLDPID.img of the old one stays behind.
+#[test]
+fn dump_over_an_older_dump_leaves_only_the_new_one() {
+    let _g = crate::support::serial();
+    let Some(old) = victim(3) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    dumper::run(&opts(old.pid, dir.path(), true), None).unwrap();
+    let old_inv: Vec<pb::InventoryEntry> = decode(&dir.path().join("inventory.img"));
+    drop(old);
+    let Some(v) = victim(1) else { return };
+    let threads = tasks(v.pid);
+    dumper::run(&opts(v.pid, dir.path(), true), None).unwrap();
+    v.assert_untouched();
+    check_images(&v, dir.path(), &threads);
+    let inv: Vec<pb::InventoryEntry> = decode(&dir.path().join("inventory.img"));
+    assert_ne!(inv[0].dump_criu_run_id, old_inv[0].dump_criu_run_id);
 }

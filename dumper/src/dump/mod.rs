@@ -8,6 +8,11 @@
 //! pattern and id (`core-TID.img`, `fdinfo-FILES_ID.img`), and the pages
 //! image is [`registry::pages_file_name`]`(`[`PAGES_ID`]`)`, the id the
 //! pagemap head points to.
+//!
+//! [`ImageSet`] keeps a failed dump from destroying an older one: images
+//! are written into a private staging directory inside the images
+//! directory and moved into place only when the whole dump has succeeded
+//! ([`ImageSet::commit`]), inventory.img last; see its docs for the order.
 
 pub mod core;
 pub mod files;
@@ -21,10 +26,10 @@ pub mod stats;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use criu_image::registry;
+use criu_image::registry::{self, Head};
 use criu_image::{pb, ImageDesc, ImageWriter};
 
 use crate::error::{DumpError, Result};
@@ -170,13 +175,31 @@ pub fn stats_image(entry: pb::StatsEntry) -> Image<pb::StatsEntry> {
     }
 }
 
-/// The image files of one dump. Files are created 0600; if the dump fails,
-/// dropping the set without [`ImageSet::commit`] removes every file it
-/// created, so a failed dump leaves no partial image set.
+/// A file name in the images directory that is one of CRIU's images
+/// (`core-7.img`, `pages-1.img`, `stats-dump`...), as opposed to a log or
+/// anything else a user keeps there.
+pub fn is_image_name(name: &str) -> bool {
+    let img = name.ends_with(".img");
+    match registry::by_file_name(name) {
+        Some(d) if d.head == Head::Service => !img,
+        Some(_) => img,
+        None => img && registry::is_raw_file(name),
+    }
+}
+
+/// The image files of one dump.
+///
+/// Files are created 0600 in a staging directory (0700) made inside the
+/// images directory, so that renaming them into place is atomic and a dump
+/// that fails (or is dropped without [`ImageSet::commit`]) leaves the
+/// directory as it found it: the staging directory is removed with
+/// everything in it.
 #[derive(Debug)]
 pub struct ImageSet {
     dir: PathBuf,
-    created: Vec<PathBuf>,
+    staging: PathBuf,
+    /// File names written in the staging directory and not yet moved.
+    written: Vec<String>,
     committed: bool,
     /// Bytes written so far.
     pub bytes: u64,
@@ -185,9 +208,40 @@ pub struct ImageSet {
 /// An open image being written.
 pub type Writer = ImageWriter<BufWriter<File>>;
 
+/// Makes a directory `.dumper-PID[-N].KIND` in `dir` that no one else
+/// uses, readable by us only.
+fn private_dir(dir: &Path, kind: &str) -> Result<PathBuf> {
+    let me = std::process::id();
+    let mut n = 0u32;
+    loop {
+        let name = match n {
+            0 => format!(".dumper-{me}.{kind}"),
+            _ => format!(".dumper-{me}-{n}.{kind}"),
+        };
+        let path = dir.join(name);
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(source) => {
+                return Err(DumpError::OutputDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })
+            }
+        }
+    }
+}
+
+fn rename(from: &Path, to: &Path) -> Result<()> {
+    std::fs::rename(from, to).map_err(|source| DumpError::Write {
+        path: to.to_path_buf(),
+        source,
+    })
+}
+
 impl ImageSet {
-    /// Checks that `dir` is a writable directory (by creating and removing
-    /// a probe file) before anything is done to the target.
+    /// Checks that `dir` is a directory we can create files in (by making
+    /// the staging directory there), before anything is done to the target.
     pub fn open(dir: &Path) -> Result<Self> {
         let md = std::fs::metadata(dir).map_err(|source| DumpError::OutputDir {
             path: dir.to_path_buf(),
@@ -199,20 +253,11 @@ impl ImageSet {
                 source: std::io::Error::from(std::io::ErrorKind::NotADirectory),
             });
         }
-        let probe = dir.join(format!(".dumper-probe-{}", std::process::id()));
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&probe)
-            .map_err(|source| DumpError::OutputDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        let _ = std::fs::remove_file(&probe);
+        let staging = private_dir(dir, "new")?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            created: Vec::new(),
+            staging,
+            written: Vec::new(),
             committed: false,
             bytes: 0,
         })
@@ -224,26 +269,38 @@ impl ImageSet {
     }
 
     fn create_file(&mut self, name: &str) -> Result<(PathBuf, File)> {
-        let path = self.dir.join(name);
+        let path = self.staging.join(name);
         let f = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&path)
             .map_err(|source| DumpError::Write {
-                path: path.clone(),
+                path: self.dir.join(name),
                 source,
             })?;
-        self.created.push(path.clone());
+        self.written.push(name.to_owned());
         Ok((path, f))
+    }
+
+    /// A file is complete: count it, and after the commit move it into
+    /// place at once.
+    fn done(&mut self, path: &Path, f: &File) -> Result<()> {
+        self.bytes += f.metadata().map(|m| m.len()).unwrap_or(0);
+        if self.committed {
+            if let Some(name) = path.file_name() {
+                rename(path, &self.dir.join(name))?;
+                self.written.retain(|n| std::ffi::OsStr::new(n) != name);
+            }
+        }
+        Ok(())
     }
 
     /// Starts image `name` of kind `desc`; returns the path it is written to.
     pub fn create(&mut self, desc: &'static ImageDesc, name: &str) -> Result<(PathBuf, Writer)> {
         let (path, f) = self.create_file(name)?;
         let w = ImageWriter::new(BufWriter::new(f), desc).map_err(|source| DumpError::Image {
-            path: path.clone(),
+            path: self.dir.join(name),
             source,
         })?;
         Ok((path, w))
@@ -251,16 +308,24 @@ impl ImageSet {
 
     /// Finishes an image started with [`ImageSet::create`].
     pub fn finish(&mut self, path: &Path, w: Writer) -> Result<()> {
+        let shown = self.shown(path);
         let buf = w.finish().map_err(|source| DumpError::Image {
-            path: path.to_path_buf(),
+            path: shown.clone(),
             source,
         })?;
         let f = buf.into_inner().map_err(|e| DumpError::Write {
-            path: path.to_path_buf(),
+            path: shown,
             source: e.into_error(),
         })?;
-        self.bytes += f.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(())
+        self.done(path, &f)
+    }
+
+    /// The path under which a staged file is shown in errors: where it
+    /// goes, not where it is written.
+    fn shown(&self, staged: &Path) -> PathBuf {
+        staged
+            .file_name()
+            .map_or_else(|| self.dir.clone(), |n| self.dir.join(n))
     }
 
     /// Writes an image.
@@ -268,7 +333,7 @@ impl ImageSet {
         let (path, mut w) = self.create(img.desc, &img.name)?;
         for m in &img.entries {
             w.write_message(m).map_err(|source| DumpError::Image {
-                path: path.clone(),
+                path: self.dir.join(&img.name),
                 source,
             })?;
         }
@@ -283,33 +348,137 @@ impl ImageSet {
 
     /// Flushes a raw file.
     pub fn finish_raw(&mut self, path: &Path, mut w: BufWriter<File>) -> Result<()> {
+        let shown = self.shown(path);
         w.flush().map_err(|source| DumpError::Write {
-            path: path.to_path_buf(),
+            path: shown.clone(),
             source,
         })?;
         let f = w.into_inner().map_err(|e| DumpError::Write {
-            path: path.to_path_buf(),
+            path: shown,
             source: e.into_error(),
         })?;
-        self.bytes += f.metadata().map(|m| m.len()).unwrap_or(0);
+        self.done(path, &f)
+    }
+
+    /// The dump is complete: writes `inventory` and puts the new images in
+    /// place of whatever dump the directory held.
+    ///
+    /// The order keeps the directory from ever looking like a complete dump
+    /// that is not one, even if the dumper is killed half way: the old
+    /// inventory.img is moved out first (from then on the directory is not
+    /// a complete dump), then the rest of the old dump's images (any file
+    /// named like a CRIU image, so that no `core-OLDTID.img` stays), then
+    /// the new images, and the new inventory.img last. The old images go to
+    /// a `.dumper-PID.old` directory beside the staging one: if a rename
+    /// fails, everything is moved back and the old dump is as it was; on
+    /// success that directory is removed. Files that are not images (logs)
+    /// are left alone.
+    pub fn commit(&mut self, inventory: &Image<pb::InventoryEntry>) -> Result<()> {
+        self.commit_with(inventory, || Ok(()))
+    }
+
+    /// [`ImageSet::commit`], calling `midway` when half of the new images
+    /// are in place (the fault-injection tests fail or die there).
+    pub fn commit_with(
+        &mut self,
+        inventory: &Image<pb::InventoryEntry>,
+        midway: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        self.write(inventory)?;
+        let old = private_dir(&self.dir, "old")?;
+        let mut moved_out: Vec<String> = Vec::new();
+        let mut moved_in: Vec<String> = Vec::new();
+        let res = self.swap(&inventory.name, &old, &mut moved_out, &mut moved_in, midway);
+        if res.is_err() {
+            self.roll_back(&inventory.name, &old, &moved_out, &moved_in);
+            return res;
+        }
+        self.committed = true;
+        self.written.clear();
+        // The old dump is gone from the directory; what is left of it goes.
+        let _ = std::fs::remove_dir_all(&old);
         Ok(())
     }
 
-    /// The dump is complete: writes `inventory` (last) and keeps the files.
-    pub fn commit(&mut self, inventory: &Image<pb::InventoryEntry>) -> Result<()> {
-        self.write(inventory)?;
-        self.committed = true;
+    fn swap(
+        &self,
+        inventory: &str,
+        old: &Path,
+        moved_out: &mut Vec<String>,
+        moved_in: &mut Vec<String>,
+        midway: impl FnOnce() -> Result<()>,
+    ) -> Result<()> {
+        let dir = &self.dir;
+        let out = |name: &str, moved_out: &mut Vec<String>| -> Result<()> {
+            rename(&dir.join(name), &old.join(name))?;
+            moved_out.push(name.to_owned());
+            Ok(())
+        };
+        if std::fs::symlink_metadata(dir.join(inventory)).is_ok() {
+            out(inventory, moved_out)?;
+        }
+        let entries = std::fs::read_dir(dir).map_err(|source| DumpError::OutputDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let mut olds = Vec::new();
+        for e in entries {
+            let e = e.map_err(|source| DumpError::OutputDir {
+                path: dir.clone(),
+                source,
+            })?;
+            let is_file = e.file_type().is_ok_and(|t| t.is_file());
+            if let Some(name) = e.file_name().to_str() {
+                if is_file && is_image_name(name) {
+                    olds.push(name.to_owned());
+                }
+            }
+        }
+        olds.sort();
+        for name in &olds {
+            out(name, moved_out)?;
+        }
+        let news: Vec<&String> = self.written.iter().filter(|n| *n != inventory).collect();
+        let mut midway = Some(midway);
+        for (i, name) in news.iter().enumerate() {
+            if i == news.len() / 2 {
+                if let Some(f) = midway.take() {
+                    f()?;
+                }
+            }
+            rename(&self.staging.join(name), &dir.join(name))?;
+            moved_in.push((*name).clone());
+        }
+        rename(&self.staging.join(inventory), &dir.join(inventory))?;
+        moved_in.push(inventory.to_owned());
         Ok(())
+    }
+
+    /// Undoes a commit that failed: the new images back to the staging
+    /// directory (removed with it), the old ones back in place, inventory
+    /// last. Whatever cannot be moved back stays in `old`, which is then
+    /// not removed.
+    fn roll_back(&self, inventory: &str, old: &Path, moved_out: &[String], moved_in: &[String]) {
+        for name in moved_in.iter().rev() {
+            let at = self.dir.join(name);
+            if std::fs::rename(&at, self.staging.join(name)).is_err() {
+                let _ = std::fs::remove_file(&at);
+            }
+        }
+        let back = |name: &String| {
+            let _ = std::fs::rename(old.join(name), self.dir.join(name));
+        };
+        moved_out.iter().filter(|n| *n != inventory).for_each(back);
+        moved_out.iter().filter(|n| *n == inventory).for_each(back);
+        let _ = std::fs::remove_dir(old);
     }
 }
 
 impl Drop for ImageSet {
     fn drop(&mut self) {
-        if !self.committed {
-            for p in self.created.drain(..) {
-                let _ = std::fs::remove_file(p);
-            }
-        }
+        // Before the commit: the images of a failed dump. After it: at most
+        // a file written after the commit that failed.
+        let _ = std::fs::remove_dir_all(&self.staging);
     }
 }
 
@@ -352,6 +521,128 @@ mod tests {
         ] {
             let name = d.file_name(7).expect("a file name pattern");
             assert_eq!(registry::by_file_name(&name), Some(d), "{name}");
+            assert!(is_image_name(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn what_counts_as_an_image() {
+        for n in [
+            "core-1.img",
+            "inventory.img",
+            "pages-3.img",
+            "stats-dump",
+            "stats-restore",
+            "tmpfs-dev-5.tar.gz.img",
+        ] {
+            assert!(is_image_name(n), "{n}");
+        }
+        for n in [
+            "dump.log",
+            "restore.log",
+            "notes.img",
+            "core-1",
+            "tty",
+            "stats-dump.img",
+        ] {
+            assert!(!is_image_name(n), "{n}");
+        }
+    }
+
+    fn inventory() -> Image<pb::InventoryEntry> {
+        Image::one(&registry::INVENTORY, 0, inventory::build(0, "run".into()))
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn old_dump(dir: &Path) {
+        for n in ["core-9.img", "inventory.img", "pages-1.img", "stats-dump"] {
+            std::fs::write(dir.join(n), format!("old {n}")).unwrap();
+        }
+        std::fs::write(dir.join("dump.log"), "log").unwrap();
+    }
+
+    fn new_dump(set: &mut ImageSet) {
+        set.write(&Image::one(&registry::CORE, 5, pb::CoreEntry::default()))
+            .unwrap();
+        let (p, mut w) = set.create_raw("pages-1.img").unwrap();
+        w.write_all(b"new pages").unwrap();
+        set.finish_raw(&p, w).unwrap();
+    }
+
+    #[test]
+    fn commit_replaces_the_old_dump_and_keeps_other_files() {
+        let d = tempfile::tempdir().unwrap();
+        old_dump(d.path());
+        let mut set = ImageSet::open(d.path()).unwrap();
+        new_dump(&mut set);
+        set.commit(&inventory()).unwrap();
+        set.write(&stats_image(pb::StatsEntry::default())).unwrap();
+        drop(set);
+        assert_eq!(
+            names(d.path()),
+            [
+                "core-5.img",
+                "dump.log",
+                "inventory.img",
+                "pages-1.img",
+                "stats-dump"
+            ]
+        );
+        assert_eq!(
+            std::fs::read(d.path().join("pages-1.img")).unwrap(),
+            b"new pages"
+        );
+        assert_eq!(std::fs::read(d.path().join("dump.log")).unwrap(), b"log");
+        use std::os::unix::fs::PermissionsExt;
+        for n in names(d.path()).iter().filter(|n| *n != "dump.log") {
+            let mode = std::fs::metadata(d.path().join(n))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{n}");
+        }
+    }
+
+    #[test]
+    fn failed_commit_puts_the_old_dump_back() {
+        let d = tempfile::tempdir().unwrap();
+        old_dump(d.path());
+        let before: Vec<(String, Vec<u8>)> = names(d.path())
+            .into_iter()
+            .map(|n| (n.clone(), std::fs::read(d.path().join(&n)).unwrap()))
+            .collect();
+        let mut set = ImageSet::open(d.path()).unwrap();
+        new_dump(&mut set);
+        let e = set
+            .commit_with(&inventory(), || {
+                Err(DumpError::FaultInjected {
+                    at: "while committing",
+                })
+            })
+            .unwrap_err();
+        assert!(matches!(e, DumpError::FaultInjected { .. }));
+        drop(set);
+        let after: Vec<(String, Vec<u8>)> = names(d.path())
+            .into_iter()
+            .map(|n| (n.clone(), std::fs::read(d.path().join(&n)).unwrap()))
+            .collect();
+        assert_eq!(after, before);
+    }
+
+    #[test]
+    fn dropped_set_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let mut set = ImageSet::open(d.path()).unwrap();
+        new_dump(&mut set);
+        drop(set);
+        assert!(names(d.path()).is_empty());
     }
 }
