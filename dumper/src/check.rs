@@ -6,7 +6,8 @@
 //! seized, let alone stopped), and by [`frozen`] on the facts gathered
 //! once it is frozen (the task may have mapped or opened something in
 //! between), before any code runs inside it. Nothing after [`frozen`]
-//! refuses a task.
+//! refuses a task. Only the VM_IO/VM_PFNMAP rule waits for [`frozen`]: it
+//! needs smaps' VmFlags, which are not worth a second page-table walk.
 
 use std::os::unix::fs::MetadataExt;
 
@@ -173,7 +174,8 @@ fn task_ids(pid: i32) -> Result<Vec<i32>> {
 
 /// The checks made before the task is touched: it exists and is not the
 /// dumper, is not stopped, has no seccomp filter, no children, the
-/// dumper's namespaces, and no mapping or fd [`mapping`] or [`fd`] refuse.
+/// dumper's namespaces, and no mapping or fd [`mapping`] or [`fd`] refuse
+/// (mappings as /proc/PID/maps shows them, without VmFlags).
 pub fn target(pid: i32) -> Result<Target> {
     if pid <= 0 {
         return Err(DumpError::NoSuchProcess { pid });
@@ -205,7 +207,7 @@ pub fn target(pid: i32) -> Result<Target> {
         let theirs = outside(pid, proc::read_ns(&pid.to_string(), ns))?;
         refuse(namespace(ns, theirs)?)?;
     }
-    let maps = outside(pid, proc::read_smaps(pid))?;
+    let maps = outside(pid, read_maps(pid))?;
     for m in &maps {
         let mode = if is_file(m) && !m.path.ends_with(" (deleted)") {
             let link = proc::path(pid, None, &format!("map_files/{:x}-{:x}", m.start, m.end));
@@ -239,6 +241,16 @@ pub fn target(pid: i32) -> Result<Target> {
         pid,
         seccomp_strict,
     })
+}
+
+/// /proc/PID/maps: the mappings without their VmFlags. smaps would give
+/// those too, but it walks the page tables (3 ms per GiB mapped, counted
+/// again in collect); the VM_IO/VM_PFNMAP rule, which needs them, is
+/// applied by [`frozen`] to the smaps the facts are gathered from.
+fn read_maps(pid: i32) -> Result<Vec<Mapping>> {
+    let path = proc::path(pid, None, "maps");
+    let s = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    proc::parse_smaps(&s).map_err(|proc::ParseError(what)| DumpError::Parse { path, what })
 }
 
 fn is_not_found(e: &DumpError) -> bool {
