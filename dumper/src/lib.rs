@@ -12,10 +12,12 @@
 //!    syscalls run inside the task.
 //! 4. **write** ([`dump`]): pure builders turn the facts into messages;
 //!    pages are streamed from the task; everything is written under a
-//!    staging directory and moved into place ([`dump::ImageSet::commit`],
-//!    inventory.img last) only when all of it is written.
-//! 5. **release** ([`sys::Frozen::release`]): resume the task
-//!    (`leave_running`) or kill it as CRIU does; then stats-dump.
+//!    staging directory.
+//! 5. **release** ([`sys::Frozen::release`]) and commit
+//!    ([`dump::ImageSet::commit`]: the images moved into place,
+//!    inventory.img last): with `leave_running` the task is resumed, then
+//!    the images committed; otherwise they are committed, then the task is
+//!    killed as CRIU does. Then stats-dump.
 //!
 //! On any error the task is resumed untouched and the directory is left as
 //! it was, an older dump in it included. Progress is reported through a
@@ -226,20 +228,30 @@ fn checkpoint(opts: &Opts, log: &Log, progress: &mut dyn FnMut(Progress)) -> Res
     if opts.fault_at(Fault::KillAfterFreeze) {
         let _ = nix::sys::signal::kill(frozen.pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let written = collect(&mut frozen, opts, log, progress).and_then(|task| {
-        let plan = write(&task, &mut images, opts, log, progress, &mut timings)?;
-        progress(Progress::Committed);
-        Ok(plan)
-    });
+    let written = collect(&mut frozen, opts, log, progress)
+        .and_then(|task| write(&task, &mut images, opts, log, progress, &mut timings));
     let plan = match written {
         Ok(plan) => plan,
         Err(e) => return Err(failed(frozen, images, log, e)),
     };
-    let released = frozen.release(match opts.leave_running {
-        true => Release::Resume,
-        false => Release::Kill,
-    });
-    timings.frozen = t_frozen.elapsed();
+    // The task stays stopped no longer than it must: with --leave-running
+    // it goes on before the images are moved into place (a failed commit
+    // then fails the dump, not the task); to be killed, it is killed only
+    // once they are in place.
+    let released = if opts.leave_running {
+        let released = frozen.release(Release::Resume);
+        timings.frozen = t_frozen.elapsed();
+        commit(&mut images, opts)?;
+        released
+    } else {
+        if let Err(e) = commit(&mut images, opts) {
+            return Err(failed(frozen, images, log, e));
+        }
+        let released = frozen.release(Release::Kill);
+        timings.frozen = t_frozen.elapsed();
+        released
+    };
+    progress(Progress::Committed);
     // After the commit, like CRIU's: not part of what makes a dump complete.
     let stats = dump::stats_image(dump::stats::build(&timings, &plan));
     if let Err(e) = images.write(&stats) {
@@ -332,7 +344,7 @@ fn collect(
     })
 }
 
-/// Builds and writes every image, pages first, and commits them.
+/// Builds every image and writes it in the staging directory, pages first.
 fn write(
     task: &Collected,
     images: &mut ImageSet,
@@ -362,6 +374,12 @@ fn write(
     images.write(&built.fdinfo)?;
     images.write(&built.seccomp)?;
     images.write(&built.timens)?;
+    Ok(plan)
+}
+
+/// Writes inventory.img and moves the new images into place
+/// ([`ImageSet::commit`]).
+fn commit(images: &mut ImageSet, opts: &Opts) -> Result<()> {
     let inventory = dump::Image::one(
         &registry::INVENTORY,
         0,
@@ -375,8 +393,7 @@ fn write(
             true => Err(Fault::WhileCommitting.injected()),
             false => Ok(()),
         }
-    })?;
-    Ok(plan)
+    })
 }
 
 /// Chooses the pages to dump, copies them into the pages image and writes

@@ -141,13 +141,19 @@ fn snapshot(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Dumps `v` into `dir`, then dumps it again there with `fault`, which must
-/// fail; returns the files of the first dump.
-fn dump_then_fail(v: &Victim, dir: &std::path::Path, fault: Fault) -> Vec<(String, Vec<u8>)> {
+/// Dumps `v` into `dir`, then dumps it again there with `fault` (and
+/// `leave_running` as given), which must fail; returns the files of the
+/// first dump.
+fn dump_then_fail(
+    v: &Victim,
+    dir: &std::path::Path,
+    fault: Fault,
+    leave_running: bool,
+) -> Vec<(String, Vec<u8>)> {
     dumper::run(&opts(v.pid, dir, true), None).unwrap();
     let before = snapshot(dir);
     assert!(before.iter().any(|(n, _)| n == "inventory.img"));
-    let mut o = opts(v.pid, dir, true);
+    let mut o = opts(v.pid, dir, leave_running);
     o.fault = Some(fault);
     let e = dumper::run(&o, None).unwrap_err();
     assert!(matches!(e, DumpError::FaultInjected { .. }), "{e}");
@@ -170,7 +176,7 @@ fn failed_dump_keeps_the_earlier_dump() {
     let _g = crate::support::serial();
     let Some(v) = victim(2) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let before = dump_then_fail(&v, dir.path(), Fault::WhileWriting);
+    let before = dump_then_fail(&v, dir.path(), Fault::WhileWriting, true);
     assert_same(&snapshot(dir.path()), &before);
     assert_eq!(
         files_in(dir.path()).len(),
@@ -181,20 +187,23 @@ fn failed_dump_keeps_the_earlier_dump() {
 }
 
 /// Issue 7, defect 1: a failure while the new images are moved into place
-/// (half of them are) puts the earlier dump back as it was.
+/// (half of them are) puts the earlier dump back as it was; a task that
+/// was to be killed after the dump is resumed instead.
 #[test]
 fn failure_while_committing_puts_the_earlier_dump_back() {
     let _g = crate::support::serial();
     let Some(v) = victim(1) else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let before = dump_then_fail(&v, dir.path(), Fault::WhileCommitting);
-    assert_same(&snapshot(dir.path()), &before);
-    assert_eq!(
-        files_in(dir.path()).len(),
-        before.len(),
-        "nothing else left"
-    );
-    v.assert_untouched();
+    for leave_running in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let before = dump_then_fail(&v, dir.path(), Fault::WhileCommitting, leave_running);
+        assert_same(&snapshot(dir.path()), &before);
+        assert_eq!(
+            files_in(dir.path()).len(),
+            before.len(),
+            "nothing else left"
+        );
+        v.assert_untouched();
+    }
 }
 
 /// Issue 7, defect 1: the dumper killed while it moves the new images into

@@ -201,6 +201,8 @@ pub struct ImageSet {
     /// File names written in the staging directory and not yet moved.
     written: Vec<String>,
     committed: bool,
+    /// After the commit: where the old dump went, removed on drop.
+    old: Option<PathBuf>,
     /// Bytes written so far.
     pub bytes: u64,
 }
@@ -259,6 +261,7 @@ impl ImageSet {
             staging,
             written: Vec::new(),
             committed: false,
+            old: None,
             bytes: 0,
         })
     }
@@ -371,8 +374,8 @@ impl ImageSet {
     /// the new images, and the new inventory.img last. The old images go to
     /// a `.dumper-PID.old` directory beside the staging one: if a rename
     /// fails, everything is moved back and the old dump is as it was; on
-    /// success that directory is removed. Files that are not images (logs)
-    /// are left alone.
+    /// success that directory is removed when the set is dropped. Files
+    /// that are not images (logs) are left alone.
     pub fn commit(&mut self, inventory: &Image<pb::InventoryEntry>) -> Result<()> {
         self.commit_with(inventory, || Ok(()))
     }
@@ -395,8 +398,10 @@ impl ImageSet {
         }
         self.committed = true;
         self.written.clear();
-        // The old dump is gone from the directory; what is left of it goes.
-        let _ = std::fs::remove_dir_all(&old);
+        // The old dump is out of the directory; its files are removed on
+        // drop, when the task is no longer stopped (unlinking a big pages
+        // image takes a while).
+        self.old = Some(old);
         Ok(())
     }
 
@@ -479,6 +484,9 @@ impl Drop for ImageSet {
         // Before the commit: the images of a failed dump. After it: at most
         // a file written after the commit that failed.
         let _ = std::fs::remove_dir_all(&self.staging);
+        if let Some(old) = &self.old {
+            let _ = std::fs::remove_dir_all(old);
+        }
     }
 }
 
