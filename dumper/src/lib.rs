@@ -2,7 +2,7 @@
 //! like `criu dump -t PID -D DIR`.
 //!
 //! [`run`] seizes and freezes every thread ([`sys::Frozen`]), gathers what
-//! /proc, ptrace and syscalls run inside the task tell ([`facts`]), builds
+//! /proc, ptrace and syscalls run inside the task tell ([`collect`]), builds
 //! one image per CRIU image kind ([`dump`]), writes inventory.img last, and
 //! then resumes the task (`leave_running`) or kills it as CRIU does. On any
 //! error the task is resumed untouched and the images written so far are
@@ -21,9 +21,9 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod collect;
 pub mod dump;
 pub mod error;
-pub mod facts;
 pub mod log;
 pub mod proc;
 pub mod sys;
@@ -38,6 +38,7 @@ pub use error::{DumpError, Result};
 
 use dump::{files::FileTable, pagemap, stats::Timings, ImageSet};
 use log::Log;
+use proc::ProcDir;
 use sys::{Frozen, Release, RemoteMem};
 
 /// What `dumper` was asked to do (the `criu dump` flags it takes).
@@ -124,7 +125,10 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
             what: "dumping the dumper itself".into(),
         });
     }
-    let stat = match proc::read_stat(pid_i, None) {
+    // Every /proc read of the dump goes through this directory fd, bound
+    // to the process it was opened for (not to a pid that may be reused).
+    let pdir = ProcDir::open(pid_i)?;
+    let stat = match pdir.read_stat() {
         Ok(s) => s,
         Err(DumpError::Proc { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Err(DumpError::NoSuchProcess { pid: pid_i })
@@ -135,7 +139,7 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
         return Err(DumpError::NoSuchProcess { pid: pid_i });
     }
     let mut images = ImageSet::open(&opts.dir)?;
-    let status = proc::read_status(pid_i, None)?;
+    let status = pdir.read_status()?;
     if status.seccomp == 2 {
         return Err(DumpError::Unsupported {
             pid: pid_i,
@@ -160,13 +164,19 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
     if opts.fault == Some(Fault::KillAfterFreeze) {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let res =
-        dump_frozen(&mut frozen, &mut images, log, &mut timings, opts.fault).and_then(|plan| {
-            let inv =
-                dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
-            images.write("inventory.img", "INVENTORY", &[inv])?;
-            Ok(plan)
-        });
+    let res = dump_frozen(
+        &pdir,
+        &mut frozen,
+        &mut images,
+        log,
+        &mut timings,
+        opts.fault,
+    )
+    .and_then(|plan| {
+        let inv = dump::inventory::build(dump::inventory::host_lsm(), dump::inventory::run_id());
+        images.write("inventory.img", "INVENTORY", &[inv])?;
+        Ok(plan)
+    });
     let plan = match res {
         Ok(plan) => plan,
         Err(e) => {
@@ -178,7 +188,9 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
             // may be a zombie already, or still on its way out, which the
             // ESRCH the failing step got says.
             let gone = e.means_gone()
-                || proc::read_stat(pid_i, None).map_or(true, |s| s.state == 'Z' || s.state == 'X');
+                || pdir
+                    .read_stat()
+                    .map_or(true, |s| s.state == 'Z' || s.state == 'X');
             return Err(if gone {
                 DumpError::TargetGone { pid: pid_i }
             } else {
@@ -211,6 +223,7 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
 }
 
 fn dump_frozen(
+    pdir: &ProcDir,
     frozen: &mut Frozen,
     images: &mut ImageSet,
     log: &Log,
@@ -220,7 +233,7 @@ fn dump_frozen(
     let pid = frozen.pid;
     let pid_i = pid.as_raw();
     let tids: Vec<i32> = frozen.threads.iter().map(|t| t.tid.as_raw()).collect();
-    let children = proc::read_children(pid_i, &tids)?;
+    let children = pdir.read_children(&tids)?;
     if !children.is_empty() {
         return Err(DumpError::Unsupported {
             pid: pid_i,
@@ -233,21 +246,20 @@ fn dump_frozen(
             what: format!("a stopped task (thread {} in group stop)", t.tid),
         });
     }
-    let mem = RemoteMem::open(pid)?;
+    let mem = RemoteMem::new(pid, pdir.open_file("mem")?);
+    let me = ProcDir::myself()?;
     log.info(format_args!("collecting /proc facts"));
-    let mut pf = facts::process_from_outside(pid_i)?;
-    pf.shared_pending = sys::inject::peek_siginfo(pid, true)
+    let mut pf = collect::process_from_outside(pdir, &me)?;
+    pf.shared_pending = sys::raw::peek_siginfo(pid, true)
         .map_err(|e| DumpError::ptrace(pid, "PTRACE_PEEKSIGINFO", e))?;
-    if std::fs::read_to_string("/proc/self/cgroup").ok()
-        != std::fs::read_to_string(format!("/proc/{pid_i}/cgroup")).ok()
-    {
+    if me.read("cgroup").ok() != pdir.read("cgroup").ok() {
         log.warn(format_args!(
             "{pid} is in another cgroup than the dumper; cgroups are not dumped"
         ));
     }
     let mut threads = Vec::with_capacity(frozen.threads.len());
     for t in &frozen.threads {
-        let tf = facts::thread_from_outside(pid_i, t, &mem)?;
+        let tf = collect::thread_from_outside(pdir, t, &mem)?;
         if tf.status.seccomp == 2 {
             return Err(DumpError::Unsupported {
                 pid: pid_i,
@@ -269,7 +281,7 @@ fn dump_frozen(
     log.info(format_args!(
         "running syscalls inside the task (code at {exec_start:#x})"
     ));
-    facts::from_inside(frozen, &mem, exec_start, &mut pf, &mut threads)?;
+    collect::from_inside(frozen, &mem, exec_start, &mut pf, &mut threads)?;
     if fault == Some(Fault::AfterInject) {
         return Err(DumpError::FaultInjected { at: "after inject" });
     }
@@ -289,19 +301,13 @@ fn dump_frozen(
 
     // Pages.
     let t_mem = Instant::now();
-    let pm_path = proc::path(pid_i, None, "pagemap");
-    let pm = std::fs::File::open(&pm_path).map_err(|e| DumpError::proc(&pm_path, e))?;
-    let zero = facts::zero_page_pfn();
+    let mut pm = collect::memory::open_pagemap(pdir)?;
+    let zero = collect::zero_page_pfn(&me);
     if zero.is_none() {
         log.warn(format_args!("zero page pfn unknown: zero pages get dumped"));
     }
     let sps: Vec<u64> = threads.iter().map(|t| t.regs.rsp).collect();
-    let plan = pagemap::plan(
-        &vmas,
-        |v| facts::read_pagemap(&pm, v.start, v.end),
-        zero,
-        &sps,
-    )?;
+    let plan = pagemap::plan(&vmas, |v, sink| pm.read(v.start, v.end, sink), zero, &sps)?;
     log.info(format_args!(
         "{} pages to dump in {} runs ({} scanned)",
         plan.pages_written,
@@ -322,8 +328,6 @@ fn dump_frozen(
             );
         }
     };
-    // Zero-copy first (the task vmsplices its pages into a pipe we splice
-    // into the image); DUMPER_COPY_PAGES=1 forces the copying path.
     copy_pages_through(
         &mem,
         &plan,

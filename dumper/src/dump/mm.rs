@@ -3,7 +3,7 @@
 
 use criu_image::pb;
 
-use crate::facts::{MappingFacts, ProcFacts};
+use crate::collect::{MappingFacts, ProcFacts};
 
 /// VMA status bits (criu/include/image.h).
 pub mod status {
@@ -89,10 +89,10 @@ pub fn build_vmas(
         let mut st = 0u32;
         let mut shmid = 0u64;
         let mut fdflags = None;
-        let is_vvar = m.path == "[vvar]" || m.path == "[vvar_vclock]";
-        match (m.path.as_str(), &mf.file) {
-            ("[vsyscall]", _) => st |= status::VSYSCALL,
-            ("[vdso]", _) => {
+        let is_vvar = m.path == b"[vvar]" || m.path == b"[vvar_vclock]";
+        match (m.path.as_slice(), &mf.file) {
+            (b"[vsyscall]", _) => st |= status::VSYSCALL,
+            (b"[vdso]", _) => {
                 st |= status::REGULAR;
                 if prot & 5 == 5 {
                     st |= status::VDSO;
@@ -104,17 +104,20 @@ pub fn build_vmas(
                     st |= status::VVAR;
                 }
             }
-            ("[heap]", _) => st |= status::REGULAR | status::HEAP,
-            ("[uprobes]", _) => return Err(Unsupported("a [uprobes] mapping".into())),
+            (b"[heap]", _) => st |= status::REGULAR | status::HEAP,
+            (b"[uprobes]", _) => return Err(Unsupported("a [uprobes] mapping".into())),
             (_, Some((f, mode))) => {
                 if f.stat.mode & libc::S_IFMT != libc::S_IFREG {
                     return Err(Unsupported(format!(
                         "mapping of non-regular file {}",
-                        f.name
+                        f.name_lossy()
                     )));
                 }
-                if m.path.starts_with("/memfd:") || m.path.starts_with("/SYSV") {
-                    return Err(Unsupported(format!("shared memory mapping {}", m.path)));
+                if m.path.starts_with(b"/memfd:") || m.path.starts_with(b"/SYSV") {
+                    return Err(Unsupported(format!(
+                        "shared memory mapping {}",
+                        m.path_lossy()
+                    )));
                 }
                 st |= status::REGULAR;
                 st |= if flags & MAP_SHARED != 0 {
@@ -224,7 +227,7 @@ pub fn build(p: &ProcFacts, vmas: Vec<pb::VmaEntry>, exe_file_id: u32) -> pb::Mm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{FileRef, FileStat};
+    use crate::collect::{FileRef, FileStat};
     use crate::proc::parse_smaps;
 
     fn facts(smaps: &str) -> Vec<MappingFacts> {
@@ -232,7 +235,7 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|m| {
-                let file = m.path.starts_with('/').then(|| {
+                let file = m.path.starts_with(b"/").then(|| {
                     (
                         FileRef {
                             name: m.path.clone(),

@@ -1,5 +1,5 @@
 //! One module per CRIU image. Each module has a pure `build*` function that
-//! turns gathered facts ([`crate::facts`]) into the image's messages (tested
+//! turns gathered facts ([`crate::collect`]) into the image's messages (tested
 //! without ptrace); [`ImageSet`] writes them.
 
 pub mod core;
