@@ -3,6 +3,7 @@
 //! They skip themselves (with a message) when ptrace or a C compiler is
 //! not available, and run one at a time.
 
+mod collect;
 mod failures;
 mod live;
 mod support;

@@ -472,3 +472,128 @@ impl Remote<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use super::freeze_fault::{self, At};
+    use super::*;
+
+    /// Not a test: the process the tests below freeze. It runs only when
+    /// they start this test binary again with `DUMPER_FREEZE_VICTIM` set;
+    /// it starts three threads, says "ready" and sleeps until killed.
+    #[test]
+    #[ignore = "the victim of the freeze tests, started by them"]
+    fn freeze_victim() {
+        if std::env::var_os("DUMPER_FREEZE_VICTIM").is_none() {
+            return;
+        }
+        for _ in 0..3 {
+            std::thread::spawn(|| loop {
+                std::thread::park();
+            });
+        }
+        println!("\nready");
+        loop {
+            std::thread::park();
+        }
+    }
+
+    struct Victim(std::process::Child);
+
+    impl Drop for Victim {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Starts `freeze_victim` and waits for its "ready" line.
+    fn victim() -> Victim {
+        let mut c = Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "sys::tests::freeze_victim"])
+            .args(["--nocapture", "--test-threads=1"])
+            .env("DUMPER_FREEZE_VICTIM", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = c.stdout.take().unwrap();
+        let v = Victim(c);
+        let ready = BufReader::new(out)
+            .lines()
+            .map_while(|l| l.ok())
+            .any(|l| l == "ready");
+        assert!(ready, "the victim did not start");
+        v
+    }
+
+    /// (tid, TracerPid, State letter) of every thread.
+    fn threads(pid: i32) -> Vec<(i32, i32, char)> {
+        let dir = crate::proc::ProcDir::open(pid).unwrap();
+        let mut out = Vec::new();
+        for tid in dir.tasks().unwrap() {
+            let s = String::from_utf8(dir.task(tid).unwrap().read("status").unwrap()).unwrap();
+            let field = |k: &str| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix(k))
+                    .unwrap()
+                    .trim()
+                    .to_string()
+            };
+            let tracer = field("TracerPid:").parse().unwrap();
+            let state = field("State:").chars().next().unwrap();
+            out.push((tid, tracer, state));
+        }
+        out
+    }
+
+    fn assert_let_go(pid: i32, how: &str) {
+        for (tid, tracer, state) in threads(pid) {
+            assert_eq!(tracer, 0, "{how}: thread {tid} still traced");
+            assert!(
+                state != 't' && state != 'T',
+                "{how}: thread {tid} still stopped ({state})"
+            );
+        }
+    }
+
+    /// Regression test for issue 7, defect 6: a failure between the seize
+    /// of a thread and the end of its freeze left it traced and stopped.
+    #[test]
+    fn a_failed_freeze_lets_every_thread_go() {
+        let v = victim();
+        let pid = Pid::from_raw(v.0.id() as i32);
+        match Frozen::freeze(pid, false) {
+            Ok(f) => drop(f),
+            Err(e) => {
+                eprintln!("SKIP: cannot ptrace the victim: {e}");
+                return;
+            }
+        }
+        // The leader, our 3 threads, and the harness's thread running the
+        // victim "test".
+        let n = threads(pid.as_raw()).len();
+        assert!(n >= 4, "{n} threads");
+        for nth in [0, 2] {
+            for at in [At::AfterSeize, At::BeforeGetregs] {
+                let how = format!("failure {at:?} of thread {nth}");
+                freeze_fault::set(Some((nth, at)));
+                let r = Frozen::freeze(pid, false);
+                freeze_fault::set(None);
+                let e = r.err().unwrap_or_else(|| panic!("{how}: no error"));
+                assert!(matches!(e, DumpError::FaultInjected { .. }), "{how}: {e}");
+                assert_let_go(pid.as_raw(), &how);
+            }
+        }
+        // And the task can still be frozen as a whole, and let go again.
+        let f = Frozen::freeze(pid, false).unwrap();
+        assert_eq!(f.threads.len(), n);
+        assert!(threads(pid.as_raw()).iter().all(|t| t.1 != 0));
+        drop(f);
+        assert_let_go(pid.as_raw(), "drop");
+    }
+}
