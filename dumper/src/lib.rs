@@ -149,7 +149,7 @@ fn run_logged(opts: &Opts, log: &Log) -> Result<Summary> {
     let pid = Pid::from_raw(pid_i);
     log.info(format_args!("freezing {pid}"));
     let t_freeze = Instant::now();
-    let mut frozen = Frozen::freeze(pid, status.seccomp != 0)?;
+    let mut frozen = Frozen::freeze_in(&pdir, status.seccomp != 0)?;
     let mut timings = Timings {
         freezing: t_freeze.elapsed(),
         ..Default::default()

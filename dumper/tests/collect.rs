@@ -129,6 +129,9 @@ impl OddMem {
 
 /// Runs `dumper -t PID -D DIR --leave-running` as a child; returns whether
 /// it succeeded, its stderr and its peak RSS in KiB (from wait4).
+// The child is reaped by wait4, which std's `wait` does not give the
+// rusage of.
+#[allow(clippy::zombie_processes)]
 fn run_dumper(pid: i32, dir: &Path) -> (bool, String, u64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dumper"))
         .args(["-t", &pid.to_string(), "-D"])

@@ -219,7 +219,16 @@ impl Frozen {
     /// With `suspend_seccomp`, the seize sets `PTRACE_O_SUSPEND_SECCOMP`
     /// so that syscalls we inject are not filtered.
     pub fn freeze(pid: Pid, suspend_seccomp: bool) -> Result<Frozen> {
-        let dir = crate::proc::ProcDir::open(pid.as_raw())?;
+        Self::freeze_in(&crate::proc::ProcDir::open(pid.as_raw())?, suspend_seccomp)
+    }
+
+    /// [`Frozen::freeze`] of the process `dir` was opened for: its task
+    /// list is read through `dir`, and once its threads are seized, a read
+    /// through `dir` checks that the process is still there, so the pid we
+    /// seized is still its pid (a live process keeps its pid) and not one
+    /// used again by another process.
+    pub fn freeze_in(dir: &crate::proc::ProcDir, suspend_seccomp: bool) -> Result<Frozen> {
+        let pid = Pid::from_raw(dir.pid());
         let mut frozen = Frozen {
             pid,
             threads: Vec::new(),
@@ -306,7 +315,7 @@ impl Frozen {
                 });
             }
         }
-        if frozen.threads.first().map(|t| t.tid) != Some(pid) {
+        if frozen.threads.first().map(|t| t.tid) != Some(pid) || dir.read_stat().is_err() {
             return Err(DumpError::TargetGone { pid: pid.as_raw() });
         }
         Ok(frozen)
