@@ -161,18 +161,25 @@ fn run_dumper(pid: i32, dir: &Path) -> (bool, String, u64) {
     (ok, err, ru.ru_maxrss as u64)
 }
 
+/// Starts oddmem with its file named `name` and dumps it (leaving it
+/// running): the victim, the images and the dumper's peak RSS in KiB.
+fn dumped(name: &'static [u8]) -> Option<(OddMem, tempfile::TempDir, u64)> {
+    let v = OddMem::spawn(name)?;
+    let out = tempfile::tempdir().unwrap();
+    let (ok, err, peak_kib) = run_dumper(v.pid, out.path());
+    assert!(ok, "dumper failed: {err}");
+    Some((v, out, peak_kib))
+}
+
 /// Regression test for issue 7, defect 2: the dumper read a whole VMA's
 /// pagemap at once (8 bytes a page: 2 GiB twice over for a 1 TiB
 /// reservation) and kept the target frozen seconds.
 #[test]
 fn huge_reservation_costs_no_memory() {
     let _g = serial();
-    let Some(v) = OddMem::spawn(b"plain") else {
+    let Some((v, out, peak_kib)) = dumped(b"plain") else {
         return;
     };
-    let out = tempfile::tempdir().unwrap();
-    let (ok, err, peak_kib) = run_dumper(v.pid, out.path());
-    assert!(ok, "dumper failed: {err}");
     assert!(!v.traced(), "victim still traced");
     eprintln!("dumper peak RSS: {peak_kib} KiB");
     assert!(
@@ -222,12 +229,9 @@ fn huge_reservation_costs_no_memory() {
 #[test]
 fn file_names_are_bytes() {
     let _g = serial();
-    let Some(v) = OddMem::spawn(b"f\xff\xfe") else {
+    let Some((v, out, _)) = dumped(b"f\xff\xfe") else {
         return;
     };
-    let out = tempfile::tempdir().unwrap();
-    let (ok, err, _) = run_dumper(v.pid, out.path());
-    assert!(ok, "dumper failed: {err}");
     let name = v.file_name();
 
     let files: Vec<pb::FileEntry> = decode(&out.path().join("files.img"));

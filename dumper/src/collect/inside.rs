@@ -81,18 +81,21 @@ pub fn from_inside(
     Ok(())
 }
 
+/// `prctl(op, at)` for the `PR_GET_*` that write their answer to `at`
+/// (a scratch slot) rather than returning it.
+fn prctl_get(r: &mut Remote<'_>, name: &'static str, op: u64, at: u64) -> Result<()> {
+    r.syscall(name, NR_PRCTL, [op, at, 0, 0, 0, 0]).map(drop)
+}
+
 fn per_thread(
     r: &mut Remote<'_>,
     mem: &RemoteMem,
     scratch: u64,
     t: &mut ThreadFacts,
 ) -> Result<()> {
-    r.syscall(
-        "prctl(PR_GET_TID_ADDRESS)",
-        NR_PRCTL,
-        [PR_GET_TID_ADDRESS, scratch + slot::TID_ADDR, 0, 0, 0, 0],
-    )?;
-    t.tid_address = mem.read_u64(scratch + slot::TID_ADDR)?;
+    let at = scratch + slot::TID_ADDR;
+    prctl_get(r, "prctl(PR_GET_TID_ADDRESS)", PR_GET_TID_ADDRESS, at)?;
+    t.tid_address = mem.read_u64(at)?;
     r.syscall(
         "sigaltstack",
         NR_SIGALTSTACK,
@@ -104,12 +107,9 @@ fn per_thread(
         flags: mem.read_u32(scratch + slot::ALTSTACK + 8)?,
         size: mem.read_u64(scratch + slot::ALTSTACK + 16)?,
     };
-    r.syscall(
-        "prctl(PR_GET_PDEATHSIG)",
-        NR_PRCTL,
-        [PR_GET_PDEATHSIG, scratch + slot::PDEATH, 0, 0, 0, 0],
-    )?;
-    t.pdeath_sig = mem.read_u32(scratch + slot::PDEATH)?;
+    let at = scratch + slot::PDEATH;
+    prctl_get(r, "prctl(PR_GET_PDEATHSIG)", PR_GET_PDEATHSIG, at)?;
+    t.pdeath_sig = mem.read_u32(at)?;
     t.secbits = r.syscall(
         "prctl(PR_GET_SECUREBITS)",
         NR_PRCTL,
@@ -169,19 +169,14 @@ fn per_process(r: &mut Remote<'_>, mem: &RemoteMem, scratch: u64, p: &mut ProcFa
         NR_PRCTL,
         [PR_GET_THP_DISABLE, 0, 0, 0, 0, 0],
     )? != 0;
-    r.syscall(
+    let at = scratch + slot::SUBREAPER;
+    prctl_get(
+        r,
         "prctl(PR_GET_CHILD_SUBREAPER)",
-        NR_PRCTL,
-        [
-            PR_GET_CHILD_SUBREAPER,
-            scratch + slot::SUBREAPER,
-            0,
-            0,
-            0,
-            0,
-        ],
+        PR_GET_CHILD_SUBREAPER,
+        at,
     )?;
-    p.child_subreaper = mem.read_u32(scratch + slot::SUBREAPER)? != 0;
+    p.child_subreaper = mem.read_u32(at)? != 0;
     let mb = r.syscall_raw(
         NR_MEMBARRIER,
         [MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0, 0, 0, 0],
