@@ -9,12 +9,10 @@
 //! refuses a task. Only the VM_IO/VM_PFNMAP rule waits for [`frozen`]: it
 //! needs smaps' VmFlags, which are not worth a second page-table walk.
 
-use std::os::unix::fs::MetadataExt;
-
+use crate::collect::{ProcFacts, ThreadFacts, NS_ORDER};
 use crate::dump::mm;
 use crate::error::{DumpError, Result};
-use crate::facts::{ProcFacts, ThreadFacts, NS_ORDER};
-use crate::proc::{self, Mapping};
+use crate::proc::{self, Mapping, ProcDir};
 use crate::sys::Frozen;
 
 /// What a rule refuses, as `process PID: <this> is not supported yet`
@@ -29,50 +27,54 @@ impl Refusal {
 }
 
 /// A task that passed the checks made before freezing it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Target {
     /// Its pid.
     pub pid: i32,
+    /// Its /proc directory, opened once: every later read of the dump goes
+    /// through it (bound to this process, not to a pid that may be reused).
+    pub dir: ProcDir,
     /// It runs in seccomp strict mode: the seize must suspend seccomp so
     /// that the syscalls run inside it are not killed.
     pub seccomp_strict: bool,
 }
 
 /// A mapping of a file (rather than anonymous memory or a pseudo file
-/// such as `[heap]`), as [`crate::facts`] decides it.
+/// such as `[heap]`), as [`crate::collect`] decides it.
 fn is_file(m: &Mapping) -> bool {
-    m.path.starts_with('/') && (m.ino != 0 || m.dev_major != 0 || m.dev_minor != 0)
+    m.path.starts_with(b"/") && (m.ino != 0 || m.dev_major != 0 || m.dev_minor != 0)
 }
 
 /// A mapping the dumper cannot dump. `file_mode` is the `st_mode` of the
 /// mapped file, when it is one and known.
 pub fn mapping(m: &Mapping, file_mode: Option<u32>) -> std::result::Result<(), Refusal> {
     let range = format!("{:x}-{:x}", m.start, m.end);
-    let path = m.path.as_str();
-    if path == "[uprobes]" {
+    let path = m.path.as_slice();
+    let name = m.path_lossy();
+    if path == b"[uprobes]" {
         return Err(Refusal("a [uprobes] mapping".into()));
     }
     if is_file(m) {
-        if path.starts_with("/memfd:") {
-            return Err(Refusal(format!("a memfd mapping ({path} at {range})")));
+        if path.starts_with(b"/memfd:") {
+            return Err(Refusal(format!("a memfd mapping ({name} at {range})")));
         }
-        if path.starts_with("/SYSV") {
+        if path.starts_with(b"/SYSV") {
             return Err(Refusal(format!(
-                "a SysV shared memory mapping ({path} at {range})"
+                "a SysV shared memory mapping ({name} at {range})"
             )));
         }
         // MAP_SHARED | MAP_ANONYMOUS memory is a file on the kernel's
         // internal shmem mount, unlinked, named "dev/zero".
-        if m.shared && m.dev_major == 0 && path == "/dev/zero (deleted)" {
+        if m.shared && m.dev_major == 0 && path == b"/dev/zero (deleted)" {
             return Err(Refusal(format!("a shared anonymous mapping ({range})")));
         }
-        if path.ends_with(" (deleted)") {
-            return Err(Refusal(format!("a mapping of a deleted file ({path})")));
+        if path.ends_with(b" (deleted)") {
+            return Err(Refusal(format!("a mapping of a deleted file ({name})")));
         }
         if let Some(mode) = file_mode {
             if mode & libc::S_IFMT != libc::S_IFREG {
                 return Err(Refusal(format!(
-                    "a mapping of non-regular file {path} ({range})"
+                    "a mapping of non-regular file {name} ({range})"
                 )));
             }
         }
@@ -87,14 +89,15 @@ pub fn mapping(m: &Mapping, file_mode: Option<u32>) -> std::result::Result<(), R
 }
 
 /// An fd the dumper cannot dump: only regular files, directories and
-/// /dev/null are dumped. `name` is the fd's link, `mode` and `rdev` from a
-/// stat of the open file.
-pub fn fd(fd: i32, name: &str, mode: u32, rdev: u64) -> std::result::Result<(), Refusal> {
+/// /dev/null are dumped. `name` is the fd's link (bytes), `mode` and
+/// `rdev` from a stat of the open file.
+pub fn fd(fd: i32, name: &[u8], mode: u32, rdev: u64) -> std::result::Result<(), Refusal> {
     let ft = mode & libc::S_IFMT;
     let devnull = ft == libc::S_IFCHR && rdev == libc::makedev(1, 3);
-    if !(ft == libc::S_IFREG || ft == libc::S_IFDIR || devnull) || name.ends_with(" (deleted)") {
+    if !(ft == libc::S_IFREG || ft == libc::S_IFDIR || devnull) || name.ends_with(b" (deleted)") {
         return Err(Refusal(format!(
-            "fd {fd} ({name}), which is not a regular file, directory or /dev/null,"
+            "fd {fd} ({}), which is not a regular file, directory or /dev/null,",
+            String::from_utf8_lossy(name)
         )));
     }
     Ok(())
@@ -126,8 +129,8 @@ fn children(c: &[i32]) -> std::result::Result<(), Refusal> {
     }
 }
 
-fn namespace(ns: &str, theirs: u64) -> Result<std::result::Result<(), Refusal>> {
-    let ours = proc::read_ns("self", ns)?;
+fn namespace(me: &ProcDir, ns: &str, theirs: u64) -> Result<std::result::Result<(), Refusal>> {
+    let ours = me.read_ns(ns)?;
     Ok(match theirs == ours {
         true => Ok(()),
         false => Err(Refusal(format!("a {ns} namespace other than the dumper's"))),
@@ -155,23 +158,6 @@ fn outside<T>(pid: i32, r: Result<T>) -> Result<T> {
     })
 }
 
-fn io_err(path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> DumpError {
-    move |e| DumpError::proc(path, e)
-}
-
-/// The thread ids of `pid`, from /proc/PID/task.
-fn task_ids(pid: i32) -> Result<Vec<i32>> {
-    let dir = proc::path(pid, None, "task");
-    let mut tids = Vec::new();
-    for e in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
-        let e = e.map_err(io_err(&dir))?;
-        if let Some(t) = e.file_name().to_str().and_then(|s| s.parse().ok()) {
-            tids.push(t);
-        }
-    }
-    Ok(tids)
-}
-
 /// The checks made before the task is touched: it exists and is not the
 /// dumper, is not stopped, has no seccomp filter, no children, the
 /// dumper's namespaces, and no mapping or fd [`mapping`] or [`fd`] refuse
@@ -183,17 +169,19 @@ pub fn target(pid: i32) -> Result<Target> {
     if pid == std::process::id() as i32 {
         return Err(Refusal("dumping the dumper itself".into()).of(pid));
     }
-    let stat = outside(pid, proc::read_stat(pid, None))?;
+    let dir = outside(pid, ProcDir::open(pid))?;
+    let me = ProcDir::myself()?;
+    let stat = outside(pid, dir.read_stat())?;
     match stat.state {
         'Z' | 'X' => return Err(DumpError::NoSuchProcess { pid }),
         'T' => return Err(Refusal("a stopped task (group stop)".into()).of(pid)),
         _ => {}
     }
     let refuse = |r: std::result::Result<(), Refusal>| r.map_err(|r| r.of(pid));
-    let tids = outside(pid, task_ids(pid))?;
+    let tids = outside(pid, dir.tasks())?;
     let mut seccomp_strict = false;
     for &tid in &tids {
-        let status = match proc::read_status(pid, Some(tid)) {
+        let status = match dir.task(tid).and_then(|t| t.read_status()) {
             Ok(s) => s,
             // A thread that just exited.
             Err(e) if tid != pid && (e.means_gone() || is_not_found(&e)) => continue,
@@ -202,20 +190,19 @@ pub fn target(pid: i32) -> Result<Target> {
         refuse(seccomp(status.seccomp))?;
         seccomp_strict |= status.seccomp == 1;
     }
-    refuse(children(&outside(pid, proc::read_children(pid, &tids))?))?;
+    refuse(children(&outside(pid, dir.read_children(&tids))?))?;
     for ns in NS_ORDER {
-        let theirs = outside(pid, proc::read_ns(&pid.to_string(), ns))?;
-        refuse(namespace(ns, theirs)?)?;
+        let theirs = outside(pid, dir.read_ns(ns))?;
+        refuse(namespace(&me, ns, theirs)?)?;
     }
-    let maps = outside(pid, read_maps(pid))?;
+    let maps = outside(pid, read_maps(&dir))?;
     for m in &maps {
-        let mode = if is_file(m) && !m.path.ends_with(" (deleted)") {
-            let link = proc::path(pid, None, &format!("map_files/{:x}-{:x}", m.start, m.end));
-            match std::fs::metadata(&link) {
-                Ok(md) => Some(md.mode()),
-                // Unmapped since smaps was read: nothing to refuse.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return outside(pid, Err(DumpError::proc(link, e))),
+        let mode = if is_file(m) && !m.path.ends_with(b" (deleted)") {
+            match dir.stat(format!("map_files/{:x}-{:x}", m.start, m.end)) {
+                Ok(st) => Some(st.st_mode),
+                // Unmapped since maps was read: nothing to refuse.
+                Err(e) if is_not_found(&e) => None,
+                Err(e) => return outside(pid, Err(e)),
             }
         } else {
             None
@@ -223,22 +210,17 @@ pub fn target(pid: i32) -> Result<Target> {
         refuse(mapping(m, mode))?;
     }
     code_site(&maps).map_err(|r| r.of(pid))?;
-    let fd_dir = proc::path(pid, None, "fd");
-    let entries = outside(pid, std::fs::read_dir(&fd_dir).map_err(io_err(&fd_dir)))?;
-    let mut fds: Vec<i32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect();
-    fds.sort_unstable();
-    for n in fds {
-        let link = fd_dir.join(n.to_string());
+    for n in outside(pid, dir.fds())? {
+        let link = format!("fd/{n}");
         // An fd closed since the directory was read is not refused.
-        let (Ok(name), Ok(md)) = (std::fs::read_link(&link), std::fs::metadata(&link)) else {
+        let (Ok(name), Ok(st)) = (dir.read_link(&link), dir.stat(&link)) else {
             continue;
         };
-        refuse(fd(n, &name.to_string_lossy(), md.mode(), md.rdev()))?;
+        refuse(fd(n, &name, st.st_mode, st.st_rdev))?;
     }
     Ok(Target {
         pid,
+        dir,
         seccomp_strict,
     })
 }
@@ -247,10 +229,12 @@ pub fn target(pid: i32) -> Result<Target> {
 /// those too, but it walks the page tables (3 ms per GiB mapped, counted
 /// again in collect); the VM_IO/VM_PFNMAP rule, which needs them, is
 /// applied by [`frozen`] to the smaps the facts are gathered from.
-fn read_maps(pid: i32) -> Result<Vec<Mapping>> {
-    let path = proc::path(pid, None, "maps");
-    let s = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-    proc::parse_smaps(&s).map_err(|proc::ParseError(what)| DumpError::Parse { path, what })
+fn read_maps(dir: &ProcDir) -> Result<Vec<Mapping>> {
+    let b = dir.read("maps")?;
+    proc::parse_smaps(&b).map_err(|proc::ParseError(what)| DumpError::Parse {
+        path: dir.path_of("maps"),
+        what,
+    })
 }
 
 fn is_not_found(e: &DumpError) -> bool {
@@ -261,7 +245,13 @@ fn is_not_found(e: &DumpError) -> bool {
 /// before any code runs inside it: the rules of [`target`] again, plus a
 /// thread in group stop. Returns where the injected code goes
 /// ([`code_site`]).
-pub fn frozen(frozen: &Frozen, p: &ProcFacts, threads: &[ThreadFacts]) -> Result<u64> {
+pub fn frozen(
+    dir: &ProcDir,
+    frozen: &Frozen,
+    p: &ProcFacts,
+    threads: &[ThreadFacts],
+) -> Result<u64> {
+    let me = ProcDir::myself()?;
     let pid = p.pid;
     let refuse = |r: std::result::Result<(), Refusal>| r.map_err(|r| r.of(pid));
     if let Some(t) = frozen.threads.iter().find(|t| t.group_stop.is_some()) {
@@ -271,9 +261,9 @@ pub fn frozen(frozen: &Frozen, p: &ProcFacts, threads: &[ThreadFacts]) -> Result
         refuse(seccomp(t.status.seccomp))?;
     }
     let tids: Vec<i32> = frozen.threads.iter().map(|t| t.tid.as_raw()).collect();
-    refuse(children(&proc::read_children(pid, &tids)?))?;
+    refuse(children(&dir.read_children(&tids)?))?;
     for (ns, theirs) in &p.ns {
-        refuse(namespace(ns, *theirs)?)?;
+        refuse(namespace(&me, ns, *theirs)?)?;
     }
     for mf in &p.mappings {
         refuse(mapping(&mf.map, mf.file.as_ref().map(|(f, _)| f.stat.mode)))?;
@@ -341,13 +331,13 @@ mod tests {
 
     #[test]
     fn fds() {
-        assert!(fd(0, "/dev/null", libc::S_IFCHR | 0o666, libc::makedev(1, 3)).is_ok());
-        assert!(fd(3, "/etc/passwd", libc::S_IFREG | 0o644, 0).is_ok());
-        assert!(fd(4, "/tmp", libc::S_IFDIR | 0o755, 0).is_ok());
-        let e = fd(1, "pipe:[77]", libc::S_IFIFO | 0o600, 0).unwrap_err();
+        assert!(fd(0, b"/dev/null", libc::S_IFCHR | 0o666, libc::makedev(1, 3)).is_ok());
+        assert!(fd(3, b"/etc/passwd", libc::S_IFREG | 0o644, 0).is_ok());
+        assert!(fd(4, b"/tmp", libc::S_IFDIR | 0o755, 0).is_ok());
+        let e = fd(1, b"pipe:[77]", libc::S_IFIFO | 0o600, 0).unwrap_err();
         assert!(e.0.starts_with("fd 1 (pipe:[77])"), "{e:?}");
-        assert!(fd(5, "/dev/zero", libc::S_IFCHR | 0o666, libc::makedev(1, 5)).is_err());
-        assert!(fd(6, "/tmp/x (deleted)", libc::S_IFREG | 0o644, 0).is_err());
+        assert!(fd(5, b"/dev/zero", libc::S_IFCHR | 0o666, libc::makedev(1, 5)).is_err());
+        assert!(fd(6, b"/tmp/x (deleted)", libc::S_IFREG | 0o644, 0).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!    refusal, from what /proc shows from outside, and the images
 //!    directory; a refused task is not touched.
 //! 2. **freeze** ([`sys::Frozen::freeze`]): seize and stop every thread.
-//! 3. **collect** ([`facts`]): /proc and ptrace from outside, the refusal
+//! 3. **collect** ([`collect`]): /proc and ptrace from outside, the refusal
 //!    rules once more on what was gathered ([`check::frozen`]), then the
 //!    syscalls run inside the task.
 //! 4. **write** ([`dump`]): pure builders turn the facts into messages;
@@ -42,9 +42,9 @@
 #![deny(unsafe_code)]
 
 pub mod check;
+pub mod collect;
 pub mod dump;
 pub mod error;
-pub mod facts;
 pub mod log;
 pub mod proc;
 pub mod sys;
@@ -58,10 +58,11 @@ use nix::unistd::Pid;
 pub use error::{DumpError, Result};
 
 use check::Target;
+use collect::{ProcFacts, ThreadFacts};
 use criu_image::registry;
 use dump::{pagemap, stats::Timings, ImageSet, ProcessImages};
-use facts::{ProcFacts, ThreadFacts};
 use log::Log;
+use proc::ProcDir;
 use sys::{Frozen, Release, RemoteMem};
 
 /// What `dumper` was asked to do (the `criu dump` flags it takes).
@@ -228,11 +229,20 @@ fn checkpoint(opts: &Opts, log: &Log, progress: &mut dyn FnMut(Progress)) -> Res
     if opts.fault_at(Fault::KillAfterFreeze) {
         let _ = nix::sys::signal::kill(frozen.pid, nix::sys::signal::Signal::SIGKILL);
     }
-    let written = collect(&mut frozen, opts, log, progress)
-        .and_then(|task| write(&task, &mut images, opts, log, progress, &mut timings));
+    let written = collect(&target.dir, &mut frozen, opts, log, progress).and_then(|task| {
+        write(
+            &target.dir,
+            &task,
+            &mut images,
+            opts,
+            log,
+            progress,
+            &mut timings,
+        )
+    });
     let plan = match written {
         Ok(plan) => plan,
-        Err(e) => return Err(failed(frozen, images, log, e)),
+        Err(e) => return Err(failed(&target.dir, frozen, images, log, e)),
     };
     // The task stays stopped no longer than it must: with --leave-running
     // it goes on before the images are moved into place (a failed commit
@@ -245,7 +255,7 @@ fn checkpoint(opts: &Opts, log: &Log, progress: &mut dyn FnMut(Progress)) -> Res
         released
     } else {
         if let Err(e) = commit(&mut images, opts) {
-            return Err(failed(frozen, images, log, e));
+            return Err(failed(&target.dir, frozen, images, log, e));
         }
         let released = frozen.release(Release::Kill);
         timings.frozen = t_frozen.elapsed();
@@ -270,7 +280,7 @@ fn freeze(target: &Target, log: &Log, timings: &mut Timings) -> Result<Frozen> {
     let pid = Pid::from_raw(target.pid);
     log.info(format_args!("freezing {pid}"));
     let t = Instant::now();
-    let frozen = Frozen::freeze(pid, target.seccomp_strict)?;
+    let frozen = Frozen::freeze_in(&target.dir, target.seccomp_strict)?;
     timings.freezing = t.elapsed();
     log.info(format_args!(
         "{} threads frozen in {:?}",
@@ -283,7 +293,7 @@ fn freeze(target: &Target, log: &Log, timings: &mut Timings) -> Result<Frozen> {
 /// A dump failed after the freeze: the images written so far go (an older
 /// dump in the directory stays as it was) and the task is resumed. A task
 /// that is gone is the cause, whatever failed first.
-fn failed(frozen: Frozen, images: ImageSet, log: &Log, e: DumpError) -> DumpError {
+fn failed(dir: &ProcDir, frozen: Frozen, images: ImageSet, log: &Log, e: DumpError) -> DumpError {
     drop(images);
     let pid = frozen.pid.as_raw();
     if let Err(re) = frozen.release(Release::Resume) {
@@ -294,8 +304,10 @@ fn failed(frozen: Frozen, images: ImageSet, log: &Log, e: DumpError) -> DumpErro
     }
     // It may be a zombie already, or still on its way out, which the ESRCH
     // the failing step got says.
-    let gone =
-        e.means_gone() || proc::read_stat(pid, None).map_or(true, |s| matches!(s.state, 'Z' | 'X'));
+    let gone = e.means_gone()
+        || dir
+            .read_stat()
+            .map_or(true, |s| matches!(s.state, 'Z' | 'X'));
     match gone {
         true => DumpError::TargetGone { pid },
         false => e,
@@ -305,35 +317,34 @@ fn failed(frozen: Frozen, images: ImageSet, log: &Log, e: DumpError) -> DumpErro
 /// Everything a dump needs from the frozen task: facts from outside, the
 /// last refusals, then the syscalls run inside it.
 fn collect(
+    dir: &ProcDir,
     frozen: &mut Frozen,
     opts: &Opts,
     log: &Log,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Collected> {
     let pid = frozen.pid;
-    let pid_i = pid.as_raw();
-    let mem = RemoteMem::open(pid)?;
+    let mem = RemoteMem::new(pid, dir.open_file("mem")?);
+    let me = ProcDir::myself()?;
     log.info(format_args!("collecting /proc facts"));
-    let mut pf = facts::process_from_outside(pid_i)?;
-    pf.shared_pending = sys::inject::peek_siginfo(pid, true)
+    let mut pf = collect::process_from_outside(dir, &me)?;
+    pf.shared_pending = sys::raw::peek_siginfo(pid, true)
         .map_err(|e| DumpError::ptrace(pid, "PTRACE_PEEKSIGINFO", e))?;
-    if std::fs::read_to_string("/proc/self/cgroup").ok()
-        != std::fs::read_to_string(proc::path(pid_i, None, "cgroup")).ok()
-    {
+    if me.read("cgroup").ok() != dir.read("cgroup").ok() {
         log.warn(format_args!(
             "{pid} is in another cgroup than the dumper; cgroups are not dumped"
         ));
     }
     let mut threads = Vec::with_capacity(frozen.threads.len());
     for t in &frozen.threads {
-        threads.push(facts::thread_from_outside(pid_i, t, &mem)?);
+        threads.push(collect::thread_from_outside(dir, t, &mem)?);
     }
-    let code_at = check::frozen(frozen, &pf, &threads)?;
+    let code_at = check::frozen(dir, frozen, &pf, &threads)?;
     progress(Progress::Injecting);
     log.info(format_args!(
         "running syscalls inside the task (code at {code_at:#x})"
     ));
-    facts::from_inside(frozen, &mem, code_at, &mut pf, &mut threads)?;
+    collect::from_inside(frozen, &mem, code_at, &mut pf, &mut threads)?;
     if opts.fault_at(Fault::AfterInject) {
         return Err(Fault::AfterInject.injected());
     }
@@ -346,6 +357,7 @@ fn collect(
 
 /// Builds every image and writes it in the staging directory, pages first.
 fn write(
+    dir: &ProcDir,
     task: &Collected,
     images: &mut ImageSet,
     opts: &Opts,
@@ -359,7 +371,7 @@ fn write(
         &dump::core::XsaveLayout::host(),
         dump::seccomp::timens(),
     );
-    let plan = write_pages(task, &built, images, log, progress, timings)?;
+    let plan = write_pages(dir, task, &built, images, log, progress, timings)?;
     for core in &built.cores {
         images.write(core)?;
     }
@@ -399,6 +411,7 @@ fn commit(images: &mut ImageSet, opts: &Opts) -> Result<()> {
 /// Chooses the pages to dump, copies them into the pages image and writes
 /// the pagemap image that lists them.
 fn write_pages(
+    dir: &ProcDir,
     task: &Collected,
     built: &ProcessImages,
     images: &mut ImageSet,
@@ -408,16 +421,15 @@ fn write_pages(
 ) -> Result<pagemap::Plan> {
     let t_mem = Instant::now();
     let pid = task.proc.pid;
-    let pm_path = proc::path(pid, None, "pagemap");
-    let pm = std::fs::File::open(&pm_path).map_err(|e| DumpError::proc(&pm_path, e))?;
-    let zero = facts::zero_page_pfn();
+    let mut pm = collect::memory::open_pagemap(dir)?;
+    let zero = collect::zero_page_pfn(&ProcDir::myself()?);
     if zero.is_none() {
         log.warn(format_args!("zero page pfn unknown: zero pages get dumped"));
     }
     let sps: Vec<u64> = task.threads.iter().map(|t| t.regs.rsp).collect();
     let plan = pagemap::plan(
         built.vmas(),
-        |v| facts::read_pagemap(&pm, v.start, v.end),
+        |v, sink| pm.read(v.start, v.end, sink),
         zero,
         &sps,
     )?;
@@ -446,7 +458,7 @@ fn write_pages(
     )?;
     let t_w = Instant::now();
     images.finish_raw(&pages_path, pages)?;
-    let (_, entries) = pagemap::entries(&plan);
+    let entries = pagemap::entries(&plan);
     let name = dump::file_name(&registry::PAGEMAP, pid as u64);
     let (pm_img, mut w) = images.create(&registry::PAGEMAP, &name)?;
     let werr = |source| DumpError::Image {

@@ -4,6 +4,7 @@
 //! compiler is not available, except in CI (`CI` set), where a test that
 //! cannot run fails (`support::skip`); they run one at a time.
 
+mod collect;
 mod failures;
 mod live;
 mod support;

@@ -4,8 +4,8 @@
 
 use criu_image::pb;
 
-use crate::facts::{ProcFacts, ThreadFacts, SIGMAX};
-use crate::sys::inject;
+use crate::collect::{ProcFacts, ThreadFacts, SIGMAX};
+use crate::sys::raw as inject;
 
 const ERESTARTSYS: i64 = 512;
 const ERESTARTNOINTR: i64 = 513;
@@ -110,7 +110,7 @@ impl XsaveLayout {
         }
         Self {
             comps,
-            shstk: crate::facts::has_shstk(),
+            shstk: crate::collect::has_shstk(),
         }
     }
 
@@ -240,11 +240,12 @@ fn signal_queue(q: &[Vec<u8>]) -> pb::SignalQueueEntry {
 /// fix-up when the thread stopped inside an rseq critical section.
 pub fn image_regs(t: &ThreadFacts) -> libc::user_regs_struct {
     let mut r = restart_fixup(&t.regs);
-    if let Some((_, 0, cs_flags, start, post, abort)) = t.rseq_cs {
-        let flags = cs_flags | t.rseq_flags;
-        let inside = r.rip >= start && r.rip < start.wrapping_add(post);
+    if let Some(cs) = t.rseq_cs.filter(|cs| cs.version == 0) {
+        let flags = cs.flags | t.rseq_flags;
+        let inside =
+            r.rip >= cs.start_ip && r.rip < cs.start_ip.wrapping_add(cs.post_commit_offset);
         if inside && flags & RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL == 0 {
-            r.rip = abort;
+            r.rip = cs.abort_ip;
         }
     }
     r
@@ -254,8 +255,8 @@ pub fn image_regs(t: &ThreadFacts) -> libc::user_regs_struct {
 pub fn thread_core(t: &ThreadFacts, leader: bool) -> pb::ThreadCoreEntry {
     let rt = t.stat.policy & !0x4000_0000;
     pb::ThreadCoreEntry {
-        futex_rla: t.robust_list.0,
-        futex_rla_len: t.robust_list.1 as u32,
+        futex_rla: t.robust_list.head,
+        futex_rla_len: t.robust_list.len as u32,
         sched_nice: Some(t.stat.nice),
         sched_policy: Some(t.stat.policy),
         sched_prio: (rt == libc::SCHED_FIFO as u32 || rt == libc::SCHED_RR as u32)
@@ -271,14 +272,15 @@ pub fn thread_core(t: &ThreadFacts, leader: bool) -> pb::ThreadCoreEntry {
         creds: Some(creds(t)),
         seccomp_mode: (t.status.seccomp != 0).then_some(t.status.seccomp as i32),
         seccomp_filter: None,
-        comm: Some(t.comm.clone().into_bytes()),
+        comm: Some(t.comm.clone()),
         blk_sigset_extended: None,
         rseq_entry: t.rseq.map(|c| pb::RseqEntry {
             rseq_abi_pointer: c.abi_pointer,
             rseq_abi_size: c.abi_size,
             signature: c.signature,
-            rseq_cs_pointer: t.rseq_cs.and_then(|(cs, _, f, ..)| {
-                ((f | t.rseq_flags) & RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL != 0).then_some(cs)
+            rseq_cs_pointer: t.rseq_cs.and_then(|cs| {
+                ((cs.flags | t.rseq_flags) & RSEQ_CS_FLAG_NO_RESTART_ON_SIGNAL != 0)
+                    .then_some(cs.ptr)
             }),
         }),
         cg_set: Some(1),
@@ -314,7 +316,7 @@ pub fn task_core(p: &ProcFacts, leader: &ThreadFacts) -> pb::TaskCoreEntry {
         personality: p.personality,
         flags: p.stat.flags,
         blk_sigset: leader.sigmask,
-        comm: p.stat.comm.clone().into_bytes(),
+        comm: p.stat.comm.clone(),
         timers: Some(pb::TaskTimersEntry {
             real: itimer(&p.itimers[0]),
             virt: itimer(&p.itimers[1]),

@@ -9,7 +9,7 @@
 
 use criu_image::pb;
 
-use crate::facts::{FdFacts, FileRef, ProcFacts};
+use crate::collect::{FdFacts, FileRef, ProcFacts};
 
 /// A file already given an id by [`FileTable::special`]: same device,
 /// inode and mount means same file.
@@ -50,7 +50,7 @@ fn reg_entry(id: u32, f: &FileRef, flags: u32, pos: u64) -> pb::FileEntry {
             flags,
             pos,
             fown: pb::FownEntry::default(),
-            name: f.name.clone().into_bytes(),
+            name: f.name.clone(),
             mnt_id: None,
             size: is_reg.then_some(f.stat.size),
             ext: None,
@@ -158,7 +158,7 @@ pub fn fs_entry(table: &mut FileTable, p: &ProcFacts) -> pb::FsEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::FileStat;
+    use crate::collect::FileStat;
     use crate::proc::FdInfo;
 
     fn file(name: &str, ino: u64, mode: u32) -> FileRef {

@@ -3,7 +3,7 @@
 
 use criu_image::pb;
 
-use crate::facts::{MappingFacts, ProcFacts};
+use crate::collect::{MappingFacts, ProcFacts};
 
 /// VMA status bits (criu/include/image.h).
 pub mod status {
@@ -73,8 +73,8 @@ pub fn vmflags(flags: &[String]) -> VmFlags {
 }
 
 /// `[vvar]` and `[vvar_vclock]`: the kernel's data pages for the vDSO.
-pub fn is_vvar(path: &str) -> bool {
-    path == "[vvar]" || path == "[vvar_vclock]"
+pub fn is_vvar(path: &[u8]) -> bool {
+    path == b"[vvar]" || path == b"[vvar_vclock]"
 }
 
 /// Turns the mappings into VMA entries. `file_id` gives the files.img id
@@ -106,9 +106,9 @@ pub fn build_vmas(
         let mut shmid = 0u64;
         let mut fdflags = None;
         let is_vvar = is_vvar(&m.path);
-        match (m.path.as_str(), &mf.file) {
-            ("[vsyscall]", _) => st |= status::VSYSCALL,
-            ("[vdso]", _) => {
+        match (m.path.as_slice(), &mf.file) {
+            (b"[vsyscall]", _) => st |= status::VSYSCALL,
+            (b"[vdso]", _) => {
                 st |= status::REGULAR;
                 if prot & 5 == 5 {
                     st |= status::VDSO;
@@ -120,7 +120,7 @@ pub fn build_vmas(
                     st |= status::VVAR;
                 }
             }
-            ("[heap]", _) => st |= status::REGULAR | status::HEAP,
+            (b"[heap]", _) => st |= status::REGULAR | status::HEAP,
             (_, Some((_, mode))) => {
                 st |= status::REGULAR;
                 st |= if flags & MAP_SHARED != 0 {
@@ -218,7 +218,7 @@ pub fn build(p: &ProcFacts, vmas: Vec<pb::VmaEntry>, exe_file_id: u32) -> pb::Mm
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::facts::{FileRef, FileStat};
+    use crate::collect::{FileRef, FileStat};
     use crate::proc::parse_smaps;
 
     fn facts(smaps: &str) -> Vec<MappingFacts> {
@@ -226,7 +226,7 @@ mod tests {
             .unwrap()
             .into_iter()
             .map(|m| {
-                let file = m.path.starts_with('/').then(|| {
+                let file = m.path.starts_with(b"/").then(|| {
                     (
                         FileRef {
                             name: m.path.clone(),

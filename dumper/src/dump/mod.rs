@@ -1,5 +1,5 @@
 //! The images of a dump: one module per CRIU image, each with pure `build*`
-//! functions that turn gathered facts ([`crate::facts`]) into the image's
+//! functions that turn gathered facts ([`crate::collect`]) into the image's
 //! messages (tested without ptrace); [`build`] makes every image of one
 //! process but its pages; [`ImageSet`] writes them.
 //!
@@ -32,8 +32,8 @@ use std::path::{Path, PathBuf};
 use criu_image::registry::{self, Head};
 use criu_image::{pb, ImageDesc, ImageWriter};
 
+use crate::collect::{ProcFacts, ThreadFacts};
 use crate::error::{DumpError, Result};
-use crate::facts::{ProcFacts, ThreadFacts};
 
 /// The id of the pages image of a process (`pagemap_head.pages_id`, and
 /// the `N` of `pages-N.img`). CRIU numbers pages images per dump from 1; a

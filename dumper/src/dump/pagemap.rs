@@ -13,13 +13,14 @@
 use criu_image::pb;
 
 use super::mm::{self, status};
+use crate::sys::mem::pme;
 
-/// Pagemap entry bits (criu/include/mem.h).
-pub const PME_PRESENT: u64 = 1 << 63;
-pub const PME_SWAP: u64 = 1 << 62;
-pub const PME_FILE: u64 = 1 << 61;
-pub const PME_GUARD_REGION: u64 = 1 << 58;
-const PFN_MASK: u64 = (1 << 55) - 1;
+/// Pagemap entry bits (criu/include/mem.h, from the kernel's pagemap).
+pub const PME_PRESENT: u64 = pme::PRESENT;
+pub const PME_SWAP: u64 = pme::SWAP;
+pub const PME_FILE: u64 = pme::FILE;
+pub const PME_GUARD_REGION: u64 = pme::GUARD_REGION;
+const PFN_MASK: u64 = pme::PFN_MASK;
 /// Pagemap image entry flags.
 pub const PE_LAZY: u32 = 1 << 1;
 pub const PE_PRESENT: u32 = 1 << 2;
@@ -179,14 +180,19 @@ impl PagePipe {
     }
 }
 
-/// Plans the dump of `vmas` given each VMA's pagemap entries
-/// (`pagemap(vma) -> one u64 per page`), the zero page's pfn, and the
-/// stack pointers of the threads (the page under a thread's sp is not
-/// lazy: CRIU means to do this but its test compares the wrong bits, so
-/// with CRIU it only happens when sp is page aligned).
+/// Plans the dump of `vmas` given each VMA's pagemap entries, the zero
+/// page's pfn, and the stack pointers of the threads (the page under a
+/// thread's sp is not lazy: CRIU means to do this but its test compares
+/// the wrong bits, so with CRIU it only happens when sp is page aligned).
+///
+/// `pagemap(vma, sink)` streams the VMA's entries: it calls `sink(addr,
+/// entries)` for windows in address order inside the VMA; pages that no
+/// window covers hold nothing to dump. It is not called for VMAs that are
+/// dumped whole (the vDSO) or not at all. The plan holds only its runs, so
+/// memory does not grow with the size of a VMA.
 pub fn plan<E>(
     vmas: &[pb::VmaEntry],
-    mut pagemap: impl FnMut(&pb::VmaEntry) -> Result<Vec<u64>, E>,
+    mut pagemap: impl FnMut(&pb::VmaEntry, &mut dyn FnMut(u64, &[u64])) -> Result<(), E>,
     zero_pfn: Option<u64>,
     thread_sps: &[u64],
 ) -> Result<Plan, E> {
@@ -198,45 +204,92 @@ pub fn plan<E>(
         if !mm::is_private(v) || v.status & status::VVAR != 0 || v.flags & 0x08 != 0 {
             continue;
         }
-        let pmes = pagemap(v)?;
-        let all = v.status & status::VDSO != 0;
-        let lazy_vma = mm::can_be_lazy(v);
-        let npages = pmes.len();
-        let mut i = 0usize;
-        while i < npages {
-            let vaddr = v.start + i as u64 * PAGE;
-            pp.plan.pages_scanned += 1;
-            if !all && !page_wanted(pmes[i], zero_pfn) {
-                // CRIU jumps to the next page to dump in one step.
-                i += 1;
-                while i < npages && !page_wanted(pmes[i], zero_pfn) {
-                    i += 1;
-                }
-                continue;
+        let mut scan = VmaScan {
+            pp: &mut pp,
+            lazy_vma: mm::can_be_lazy(v),
+            thread_sps,
+            next: v.start,
+            end: v.end,
+            skipping: false,
+        };
+        if v.status & status::VDSO != 0 {
+            let mut a = v.start;
+            while a < v.end {
+                scan.page(a);
+                a += PAGE;
             }
-            let on_stack = thread_sps.iter().any(|sp| sp & !(PAGE - 1) == vaddr);
-            let lazy = lazy_vma && !on_stack;
-            if !pp.add(vaddr, lazy) {
-                pp.reinit();
-                if !pp.add(vaddr, lazy) {
-                    // Cannot happen: a fresh pipe always takes one page.
-                    pp.grow(lazy);
-                    pp.try_add(vaddr, lazy);
-                }
+            continue;
+        }
+        pagemap(v, &mut |addr, pmes| {
+            // Pages before this window that no window covered: one jump.
+            if addr > scan.next {
+                scan.skip();
             }
-            pp.plan.pages_written += 1;
-            i += 1;
+            let mut a = addr;
+            for &e in pmes {
+                // Entries outside the VMA, or repeated, are not ours.
+                if a >= scan.next && a < scan.end {
+                    if page_wanted(e, zero_pfn) {
+                        scan.page(a);
+                    } else {
+                        scan.skip();
+                    }
+                    scan.next = a + PAGE;
+                }
+                a += PAGE;
+            }
+        })?;
+        if scan.next < scan.end {
+            scan.skip();
         }
     }
     pp.flush();
     Ok(pp.plan)
 }
 
-/// The pagemap image's entries: the head, then one entry per run.
-pub fn entries(plan: &Plan) -> (pb::PagemapHead, Vec<pb::PagemapEntry>) {
-    let head = pb::PagemapHead { pages_id: 1 };
-    let e = plan
-        .runs
+/// The walk through one VMA's pages, as CRIU's `generate_iovs` goes: every
+/// page dumped counts as scanned, and so does every jump over a run of
+/// pages not dumped (CRIU jumps to the next page to dump in one step).
+struct VmaScan<'a> {
+    pp: &'a mut PagePipe,
+    lazy_vma: bool,
+    thread_sps: &'a [u64],
+    /// The first page not yet seen.
+    next: u64,
+    end: u64,
+    /// Inside a run of pages not dumped (already counted once).
+    skipping: bool,
+}
+
+impl VmaScan<'_> {
+    fn skip(&mut self) {
+        if !self.skipping {
+            self.pp.plan.pages_scanned += 1;
+            self.skipping = true;
+        }
+    }
+
+    fn page(&mut self, vaddr: u64) {
+        self.skipping = false;
+        let pp = &mut *self.pp;
+        pp.plan.pages_scanned += 1;
+        let on_stack = self.thread_sps.iter().any(|sp| sp & !(PAGE - 1) == vaddr);
+        let lazy = self.lazy_vma && !on_stack;
+        if !pp.add(vaddr, lazy) {
+            pp.reinit();
+            if !pp.add(vaddr, lazy) {
+                // Cannot happen: a fresh pipe always takes one page.
+                pp.grow(lazy);
+                pp.try_add(vaddr, lazy);
+            }
+        }
+        pp.plan.pages_written += 1;
+    }
+}
+
+/// The pagemap image's entries after its head ([`super::pagemap_head`]): one per run.
+pub fn entries(plan: &Plan) -> Vec<pb::PagemapEntry> {
+    plan.runs
         .iter()
         .map(|r| pb::PagemapEntry {
             vaddr: r.vaddr,
@@ -245,8 +298,7 @@ pub fn entries(plan: &Plan) -> (pb::PagemapHead, Vec<pb::PagemapEntry>) {
             flags: Some(PE_PRESENT | if r.lazy { PE_LAZY } else { 0 }),
             nr_pages: Some(r.nr_pages),
         })
-        .collect();
-    (head, e)
+        .collect()
 }
 
 #[cfg(test)]
@@ -270,6 +322,37 @@ mod tests {
 
     const P: u64 = PME_PRESENT | 0x1234;
 
+    type Sink<'a> = &'a mut dyn FnMut(u64, &[u64]);
+
+    /// A pagemap source that hands each VMA's entries over in one window.
+    fn whole(
+        pmes: impl Fn(&pb::VmaEntry) -> Vec<u64>,
+    ) -> impl FnMut(&pb::VmaEntry, Sink<'_>) -> Result<(), ()> {
+        move |v, sink| {
+            sink(v.start, &pmes(v));
+            Ok(())
+        }
+    }
+
+    /// The same entries in windows of `n`, leaving out the windows that
+    /// hold nothing to dump (as PAGEMAP_SCAN does) when `sparse`.
+    fn windowed(
+        pmes: impl Fn(&pb::VmaEntry) -> Vec<u64>,
+        n: usize,
+        sparse: bool,
+    ) -> impl FnMut(&pb::VmaEntry, Sink<'_>) -> Result<(), ()> {
+        move |v, sink| {
+            let all = pmes(v);
+            for (i, w) in all.chunks(n).enumerate() {
+                if sparse && w.iter().all(|&e| !page_wanted(e, Some(7))) {
+                    continue;
+                }
+                sink(v.start + (i * n) as u64 * PAGE, w);
+            }
+            Ok(())
+        }
+    }
+
     #[test]
     fn runs_split_on_lazy_and_counters() {
         let anon = status::REGULAR | status::ANON_PRIVATE;
@@ -279,14 +362,12 @@ mod tests {
             vma(0x13000, 2, file, 2),
             vma(0x20000, 4, anon, 0x22),
         ];
-        let maps = |v: &pb::VmaEntry| -> Result<Vec<u64>, ()> {
-            Ok(match v.start {
-                0x10000 => vec![PME_PRESENT | PME_FILE, P, 0],
-                0x13000 => vec![P, P],
-                _ => vec![P, 0, P, PME_PRESENT | 7],
-            })
+        let pmes = |v: &pb::VmaEntry| match v.start {
+            0x10000 => vec![PME_PRESENT | PME_FILE, P, 0],
+            0x13000 => vec![P, P],
+            _ => vec![P, 0, P, PME_PRESENT | 7],
         };
-        let plan = plan(&vmas, maps, Some(7), &[]).unwrap();
+        let plan = plan(&vmas, whole(pmes), Some(7), &[]).unwrap();
         assert_eq!(
             plan.runs,
             vec![
@@ -322,7 +403,7 @@ mod tests {
     fn stack_page_is_not_lazy() {
         let anon = status::REGULAR | status::ANON_PRIVATE;
         let vmas = [vma(0x20000, 3, anon, 0x22)];
-        let plan = plan(&vmas, |_| Ok::<_, ()>(vec![P, P, P]), None, &[0x21f80]).unwrap();
+        let plan = plan(&vmas, whole(|_| vec![P, P, P]), None, &[0x21f80]).unwrap();
         assert_eq!(plan.runs.len(), 3);
         assert!(!plan.runs[1].lazy && plan.runs[0].lazy && plan.runs[2].lazy);
     }
@@ -331,12 +412,113 @@ mod tests {
     fn big_run_splits_at_pipe_limit() {
         let anon = status::REGULAR | status::ANON_PRIVATE;
         let vmas = [vma(0x100000, 3000, anon, 0x22)];
-        let plan = plan(&vmas, |_| Ok::<_, ()>(vec![P; 3000]), None, &[]).unwrap();
+        let plan = plan(&vmas, whole(|_| vec![P; 3000]), None, &[]).unwrap();
         let sizes: Vec<u64> = plan.runs.iter().map(|r| r.nr_pages).collect();
         assert_eq!(sizes, vec![1024, 1024, 952]);
         assert_eq!(
             plan.page_pipe_bufs, 4,
             "the first, unused flags-0 buffer counts too"
         );
+    }
+
+    /// The plan as it was made before pagemap was streamed: a whole VMA's
+    /// entries at once, one page at a time (kept as the oracle).
+    fn plan_from_whole_vmas(
+        vmas: &[pb::VmaEntry],
+        pagemap: impl Fn(&pb::VmaEntry) -> Vec<u64>,
+        zero_pfn: Option<u64>,
+        thread_sps: &[u64],
+    ) -> Plan {
+        let mut pp = PagePipe::new();
+        for v in vmas {
+            if v.status & status::GUARD != 0
+                || !mm::is_private(v)
+                || v.status & status::VVAR != 0
+                || v.flags & 0x08 != 0
+            {
+                continue;
+            }
+            let pmes = pagemap(v);
+            let all = v.status & status::VDSO != 0;
+            let lazy_vma = mm::can_be_lazy(v);
+            let mut i = 0usize;
+            while i < pmes.len() {
+                let vaddr = v.start + i as u64 * PAGE;
+                pp.plan.pages_scanned += 1;
+                if !all && !page_wanted(pmes[i], zero_pfn) {
+                    i += 1;
+                    while i < pmes.len() && !page_wanted(pmes[i], zero_pfn) {
+                        i += 1;
+                    }
+                    continue;
+                }
+                let on_stack = thread_sps.iter().any(|sp| sp & !(PAGE - 1) == vaddr);
+                let lazy = lazy_vma && !on_stack;
+                if !pp.add(vaddr, lazy) {
+                    pp.reinit();
+                    pp.add(vaddr, lazy);
+                }
+                pp.plan.pages_written += 1;
+                i += 1;
+            }
+        }
+        pp.flush();
+        pp.plan
+    }
+
+    #[test]
+    fn windows_give_the_same_plan() {
+        let anon = status::REGULAR | status::ANON_PRIVATE;
+        let file = status::REGULAR | status::FILE_PRIVATE;
+        let vmas = [
+            vma(0x100000, 5000, anon, 0x22),
+            vma(0x2000000, 7, file, 2),
+            vma(0x3000000, 4096, anon, 0x22),
+            vma(
+                0x5000000,
+                2,
+                status::REGULAR | status::VDSO | status::ANON_PRIVATE,
+                0x22,
+            ),
+        ];
+        // Runs and holes of all lengths, with zero and file pages.
+        let pmes = |v: &pb::VmaEntry| -> Vec<u64> {
+            let n = ((v.end - v.start) / PAGE) as usize;
+            (0..n)
+                .map(|i| match (i * 7 + (v.start as usize >> 12)) % 23 {
+                    0..=9 => P,
+                    10 => PME_PRESENT | 7,
+                    11 => PME_SWAP,
+                    12 => PME_PRESENT | PME_FILE,
+                    13 => PME_GUARD_REGION | PME_SWAP,
+                    _ if i % 1000 < 300 => 0,
+                    _ => P,
+                })
+                .collect()
+        };
+        let sps = [0x100000 + 77 * PAGE];
+        let want = plan_from_whole_vmas(&vmas, pmes, Some(7), &sps);
+        assert!(want.pages_written > 1000 && want.runs.len() > 100);
+        assert_eq!(plan(&vmas, whole(pmes), Some(7), &sps).unwrap(), want);
+        for n in [1, 2, 3, 7, 64, 1000, 4096, 8192] {
+            for sparse in [false, true] {
+                let got = plan(&vmas, windowed(pmes, n, sparse), Some(7), &sps).unwrap();
+                assert_eq!(got, want, "windows of {n}, sparse {sparse}");
+            }
+        }
+    }
+
+    #[test]
+    fn vdso_is_dumped_whole_without_reading_pagemap() {
+        let vdso = status::REGULAR | status::VDSO | status::ANON_PRIVATE;
+        let vmas = [vma(0x7000, 2, vdso, 0x22)];
+        let plan = plan(
+            &vmas,
+            |_: &pb::VmaEntry, _: Sink<'_>| -> Result<(), ()> { panic!("pagemap read") },
+            None,
+            &[],
+        )
+        .unwrap();
+        assert_eq!((plan.pages_written, plan.pages_scanned), (2, 2));
     }
 }

@@ -2,7 +2,7 @@
 
 use criu_image::pb;
 
-use crate::facts::ProcFacts;
+use crate::collect::ProcFacts;
 
 /// The tree's only entry: the dumped process is the root (ppid 0).
 pub fn build(p: &ProcFacts, tids: &[i32]) -> pb::PstreeEntry {

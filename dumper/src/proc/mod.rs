@@ -1,10 +1,26 @@
-//! /proc: pure `parse_*` functions over file contents, and `read_*`
-//! functions that read a file of one pid and parse it. The parsers never
-//! panic on odd input; they return [`ParseError`] with what was wrong.
+//! /proc: pure `parse_*` functions over file contents (bytes: file names
+//! and comms are bytes on Linux), and [`ProcDir`], which opens `/proc/PID`
+//! once and reads every file of that process relative to it.
+//!
+//! A directory fd of `/proc/PID` stays bound to the process it was opened
+//! for: once that process is gone, reads through it fail with ESRCH or
+//! ENOENT even if the pid is used again, so everything read through one
+//! `ProcDir` is about one process. The parsers never panic on odd input;
+//! they return [`ParseError`] with what was wrong.
 
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::Mode;
+
 use crate::error::{DumpError, Result};
+use crate::sys::raw;
 
 /// What a parser did not like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,31 +30,328 @@ fn perr(s: impl Into<String>) -> ParseError {
     ParseError(s.into())
 }
 
-fn read_string(path: &Path) -> Result<String> {
-    // ESRCH (the task is exiting) is told apart by DumpError::means_gone.
-    std::fs::read_to_string(path).map_err(|e| DumpError::proc(path, e))
+/// The bytes as text, for fields that are ASCII numbers or names.
+fn text(b: &[u8]) -> std::result::Result<&str, ParseError> {
+    std::str::from_utf8(b).map_err(|_| perr(format!("not text: {:?}", b.escape_ascii())))
 }
 
-fn parsed<T>(path: &Path, r: std::result::Result<T, ParseError>) -> Result<T> {
-    r.map_err(|ParseError(what)| DumpError::Parse {
-        path: path.to_path_buf(),
-        what,
-    })
+/// Lines of a /proc file, without their `\n`.
+fn lines(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    b.strip_suffix(b"\n")
+        .unwrap_or(b)
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
 }
 
-/// `/proc/PID/<rel>` (or `/proc/PID/task/TID/<rel>`).
-pub fn path(pid: i32, tid: Option<i32>, rel: &str) -> PathBuf {
-    match tid {
-        Some(t) => PathBuf::from(format!("/proc/{pid}/task/{t}/{rel}")),
-        None => PathBuf::from(format!("/proc/{pid}/{rel}")),
+/// `Key:  value` of a /proc line, the value trimmed.
+fn key_value(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = line.iter().position(|&c| c == b':')?;
+    Some((&line[..i], line[i + 1..].trim_ascii()))
+}
+
+/// `/proc/PID` (or `/proc/PID/task/TID`, or `/proc/self`), opened once.
+#[derive(Debug)]
+pub struct ProcDir {
+    pid: i32,
+    fd: OwnedFd,
+    /// For messages only: files are opened relative to `fd`.
+    path: PathBuf,
+}
+
+impl ProcDir {
+    fn open_path(pid: i32, path: PathBuf) -> Result<Self> {
+        let fd = nix::fcntl::open(
+            &path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::ENOENT | Errno::ESRCH => DumpError::NoSuchProcess { pid },
+            e => DumpError::proc(&path, e.into()),
+        })?;
+        Ok(Self { pid, fd, path })
     }
+
+    /// Opens `/proc/PID`; a pid that does not exist is [`DumpError::NoSuchProcess`].
+    pub fn open(pid: i32) -> Result<Self> {
+        if pid <= 0 {
+            return Err(DumpError::NoSuchProcess { pid });
+        }
+        Self::open_path(pid, PathBuf::from(format!("/proc/{pid}")))
+    }
+
+    /// Opens `/proc/self` (the dumper).
+    pub fn myself() -> Result<Self> {
+        Self::open_path(std::process::id() as i32, PathBuf::from("/proc/self"))
+    }
+
+    /// Opens the thread directory `task/TID` of this process.
+    pub fn task(&self, tid: i32) -> Result<ProcDir> {
+        let rel = format!("task/{tid}");
+        let fd = nix::fcntl::openat(
+            self.fd.as_fd(),
+            rel.as_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err(&rel, e))?;
+        Ok(ProcDir {
+            pid: self.pid,
+            fd,
+            path: self.path.join(rel),
+        })
+    }
+
+    /// The process this directory is about.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The directory's path (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of `rel` inside this directory (for messages).
+    pub fn path_of(&self, rel: impl AsRef<Path>) -> PathBuf {
+        self.path.join(rel)
+    }
+
+    fn err(&self, rel: impl AsRef<Path>, e: Errno) -> DumpError {
+        match e {
+            Errno::ESRCH => DumpError::TargetGone { pid: self.pid },
+            e => DumpError::proc(self.path_of(rel), e.into()),
+        }
+    }
+
+    fn io_err(&self, rel: impl AsRef<Path>, e: std::io::Error) -> DumpError {
+        match e.raw_os_error() {
+            Some(libc::ESRCH) => DumpError::TargetGone { pid: self.pid },
+            _ => DumpError::proc(self.path_of(rel), e),
+        }
+    }
+
+    fn parsed<T>(&self, rel: &str, r: std::result::Result<T, ParseError>) -> Result<T> {
+        r.map_err(|ParseError(what)| DumpError::Parse {
+            path: self.path_of(rel),
+            what,
+        })
+    }
+
+    /// Opens `rel` (a name inside this directory, or bytes such as a
+    /// `map_files` entry) for reading, following magic links to the file.
+    pub fn open_file(&self, rel: impl AsRef<OsStr>) -> Result<File> {
+        let rel = rel.as_ref();
+        let fd = nix::fcntl::openat(
+            self.fd.as_fd(),
+            rel,
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err(rel, e))?;
+        Ok(File::from(fd))
+    }
+
+    /// Reads all of `rel`.
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let mut f = self.open_file(rel)?;
+        let mut v = Vec::new();
+        f.read_to_end(&mut v).map_err(|e| self.io_err(rel, e))?;
+        Ok(v)
+    }
+
+    /// Where the link `rel` points, as bytes.
+    pub fn read_link(&self, rel: impl AsRef<OsStr>) -> Result<Vec<u8>> {
+        let rel = rel.as_ref();
+        nix::fcntl::readlinkat(self.fd.as_fd(), rel)
+            .map(OsStringExt::into_vec)
+            .map_err(|e| self.err(rel, e))
+    }
+
+    /// `lstat` of `rel` (the link itself, for `map_files` and `fd` entries).
+    pub fn lstat(&self, rel: impl AsRef<OsStr>) -> Result<nix::sys::stat::FileStat> {
+        let rel = rel.as_ref();
+        nix::sys::stat::fstatat(self.fd.as_fd(), rel, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| self.err(rel, e))
+    }
+
+    /// `stat` of what `rel` points to.
+    pub fn stat(&self, rel: impl AsRef<OsStr>) -> Result<nix::sys::stat::FileStat> {
+        let rel = rel.as_ref();
+        nix::sys::stat::fstatat(self.fd.as_fd(), rel, AtFlags::empty())
+            .map_err(|e| self.err(rel, e))
+    }
+
+    /// The numeric names in the subdirectory `rel` (`task`, `fd`), sorted.
+    pub fn list(&self, rel: &str) -> Result<Vec<i32>> {
+        let dir = nix::fcntl::openat(
+            self.fd.as_fd(),
+            rel,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| self.err(rel, e))?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 16 << 10];
+        loop {
+            let n = raw::getdents64(dir.as_fd(), &mut buf).map_err(|e| self.err(rel, e))?;
+            if n == 0 {
+                break;
+            }
+            let got = buf.get(..n).unwrap_or(&[]);
+            let names = self.parsed(rel, parse_dirents(got))?;
+            out.extend(
+                names
+                    .into_iter()
+                    .filter_map(|name| text(name).ok()?.parse::<i32>().ok()),
+            );
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Thread ids (`task/`).
+    pub fn tasks(&self) -> Result<Vec<i32>> {
+        self.list("task")
+    }
+
+    /// Open fds (`fd/`).
+    pub fn fds(&self) -> Result<Vec<i32>> {
+        self.list("fd")
+    }
+
+    /// `stat`.
+    pub fn read_stat(&self) -> Result<Stat> {
+        let b = self.read("stat")?;
+        self.parsed("stat", parse_stat(&b))
+    }
+
+    /// `status`.
+    pub fn read_status(&self) -> Result<Status> {
+        let b = self.read("status")?;
+        self.parsed("status", parse_status(&b))
+    }
+
+    /// `smaps`.
+    pub fn read_smaps(&self) -> Result<Vec<Mapping>> {
+        let b = self.read("smaps")?;
+        self.parsed("smaps", parse_smaps(&b))
+    }
+
+    /// `limits`.
+    pub fn read_limits(&self) -> Result<Vec<Rlimit>> {
+        let b = self.read("limits")?;
+        self.parsed("limits", parse_limits(&b))
+    }
+
+    /// `fdinfo/FD`.
+    pub fn read_fdinfo(&self, fd: i32) -> Result<FdInfo> {
+        let rel = format!("fdinfo/{fd}");
+        let b = self.read(&rel)?;
+        self.parsed(&rel, parse_fdinfo(&b))
+    }
+
+    /// `auxv`, cut to [`AT_VECTOR_SIZE`] words as CRIU does.
+    pub fn read_auxv(&self) -> Result<Vec<u64>> {
+        let mut v = parse_auxv(&self.read("auxv")?);
+        v.truncate(AT_VECTOR_SIZE);
+        Ok(v)
+    }
+
+    /// `timers`.
+    pub fn read_timers(&self) -> Result<Vec<PosixTimer>> {
+        let b = self.read("timers")?;
+        self.parsed("timers", parse_timers(&b))
+    }
+
+    /// A small one-value file such as `loginuid`.
+    pub fn read_value<T: std::str::FromStr>(&self, rel: &str) -> Result<T> {
+        let b = self.read(rel)?;
+        self.parsed(rel, parse_value(&b))
+    }
+
+    /// `personality` (hex).
+    pub fn read_personality(&self) -> Result<u32> {
+        let b = self.read("personality")?;
+        let r = text(b.trim_ascii())
+            .and_then(|s| u32::from_str_radix(s, 16).map_err(|_| perr("bad personality")));
+        self.parsed("personality", r)
+    }
+
+    /// `comm`, without the trailing newline.
+    pub fn read_comm(&self) -> Result<Vec<u8>> {
+        let mut b = self.read("comm")?;
+        if b.last() == Some(&b'\n') {
+            b.pop();
+        }
+        Ok(b)
+    }
+
+    /// The namespace inode of `ns/<name>` (from `name:[inode]`).
+    pub fn read_ns(&self, name: &str) -> Result<u64> {
+        let rel = format!("ns/{name}");
+        let l = self.read_link(&rel)?;
+        self.parsed(
+            &rel,
+            parse_ns_link(&l).ok_or_else(|| perr(format!("bad ns link {:?}", l.escape_ascii()))),
+        )
+    }
+
+    /// Child pids of the given threads (`task/TID/children`).
+    pub fn read_children(&self, tids: &[i32]) -> Result<Vec<i32>> {
+        let mut out = Vec::new();
+        for &t in tids {
+            let rel = format!("task/{t}/children");
+            let b = match self.read(&rel) {
+                Ok(b) => b,
+                Err(DumpError::Proc { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            };
+            let r = text(&b).map(|s| {
+                s.split_whitespace()
+                    .filter_map(|x| x.parse::<i32>().ok())
+                    .collect::<Vec<_>>()
+            });
+            out.extend(self.parsed(&rel, r)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The names in a buffer of `struct linux_dirent64` records (what
+/// `getdents64` fills): `u64 ino, i64 off, u16 reclen, u8 type, name\0`.
+pub fn parse_dirents(mut b: &[u8]) -> std::result::Result<Vec<&[u8]>, ParseError> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let reclen = b
+            .get(16..18)
+            .map(|r| u16::from_ne_bytes([r[0], r[1]]) as usize)
+            .ok_or_else(|| perr("dirent record cut short"))?;
+        let rec = b
+            .get(..reclen)
+            .filter(|_| reclen > 19)
+            .ok_or_else(|| perr(format!("dirent record length {reclen}")))?;
+        let name = &rec[19..];
+        let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+        let name = &name[..end];
+        if name != b"." && name != b".." {
+            out.push(name);
+        }
+        b = &b[reclen..];
+    }
+    Ok(out)
 }
 
 /// The fields of /proc/PID/stat that a dump uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stat {
     pub pid: i32,
-    pub comm: String,
+    /// The comm as bytes (it may be any bytes but NUL).
+    pub comm: Vec<u8>,
     pub state: char,
     pub ppid: i32,
     pub pgid: i32,
@@ -60,21 +373,28 @@ pub struct Stat {
     pub env_end: u64,
 }
 
-/// Parses one line of /proc/PID/stat. The comm may hold spaces and
-/// parentheses: it runs from the first '(' to the last ')'.
-pub fn parse_stat(s: &str) -> std::result::Result<Stat, ParseError> {
-    let open = s.find('(').ok_or_else(|| perr("no '(' before comm"))?;
-    let close = s.rfind(')').ok_or_else(|| perr("no ')' after comm"))?;
+/// Parses /proc/PID/stat. The comm may hold spaces, parentheses and bytes
+/// that are not UTF-8: it runs from the first '(' to the last ')'.
+pub fn parse_stat(b: impl AsRef<[u8]>) -> std::result::Result<Stat, ParseError> {
+    let b = b.as_ref().trim_ascii_end();
+    let open = b
+        .iter()
+        .position(|&c| c == b'(')
+        .ok_or_else(|| perr("no '(' before comm"))?;
+    let close = b
+        .iter()
+        .rposition(|&c| c == b')')
+        .ok_or_else(|| perr("no ')' after comm"))?;
     if close < open {
         return Err(perr("')' before '('"));
     }
-    let pid = s[..open]
+    let pid = text(&b[..open])?
         .trim()
         .parse()
         .map_err(|_| perr("bad pid field"))?;
-    let comm = s[open + 1..close].to_string();
+    let comm = b[open + 1..close].to_vec();
     // Field 3 (state) is rest[0].
-    let rest: Vec<&str> = s[close + 1..].split_whitespace().collect();
+    let rest: Vec<&str> = text(&b[close + 1..])?.split_whitespace().collect();
     let field = |n: usize| -> std::result::Result<&str, ParseError> {
         rest.get(n - 3)
             .copied()
@@ -115,13 +435,6 @@ pub fn parse_stat(s: &str) -> std::result::Result<Stat, ParseError> {
     })
 }
 
-/// Reads /proc/PID/stat (or a thread's).
-pub fn read_stat(pid: i32, tid: Option<i32>) -> Result<Stat> {
-    let p = path(pid, tid, "stat");
-    let s = read_string(&p)?;
-    parsed(&p, parse_stat(s.trim_end()))
-}
-
 /// The fields of /proc/PID/status that a dump uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
@@ -141,8 +454,8 @@ pub struct Status {
     pub state: char,
 }
 
-/// Parses /proc/PID/status.
-pub fn parse_status(s: &str) -> std::result::Result<Status, ParseError> {
+/// Parses /proc/PID/status (whose `Name:` line may be any bytes).
+pub fn parse_status(b: impl AsRef<[u8]>) -> std::result::Result<Status, ParseError> {
     let mut st = Status::default();
     let ids = |v: &str| -> std::result::Result<[u32; 4], ParseError> {
         let n: Vec<u32> = v
@@ -154,40 +467,36 @@ pub fn parse_status(s: &str) -> std::result::Result<Status, ParseError> {
     };
     let hex =
         |v: &str| u64::from_str_radix(v.trim(), 16).map_err(|_| perr(format!("bad hex {v:?}")));
-    for line in s.lines() {
-        let Some((k, v)) = line.split_once(':') else {
+    for line in lines(b.as_ref()) {
+        let Some((k, v)) = key_value(line) else {
             continue;
         };
-        let v = v.trim();
+        if k == b"Name" {
+            continue;
+        }
+        let v = text(v)?;
         match k {
-            "Umask" => st.umask = Some(u32::from_str_radix(v, 8).map_err(|_| perr("bad Umask"))?),
-            "State" => st.state = v.chars().next().unwrap_or('?'),
-            "Uid" => st.uid = ids(v)?,
-            "Gid" => st.gid = ids(v)?,
-            "Groups" => {
+            b"Umask" => st.umask = Some(u32::from_str_radix(v, 8).map_err(|_| perr("bad Umask"))?),
+            b"State" => st.state = v.chars().next().unwrap_or('?'),
+            b"Uid" => st.uid = ids(v)?,
+            b"Gid" => st.gid = ids(v)?,
+            b"Groups" => {
                 st.groups = v
                     .split_whitespace()
                     .map(|x| x.parse().map_err(|_| perr("bad group")))
                     .collect::<std::result::Result<_, _>>()?
             }
-            "CapInh" => st.cap_inh = hex(v)?,
-            "CapPrm" => st.cap_prm = hex(v)?,
-            "CapEff" => st.cap_eff = hex(v)?,
-            "CapBnd" => st.cap_bnd = hex(v)?,
-            "CapAmb" => st.cap_amb = hex(v)?,
-            "NoNewPrivs" => st.no_new_privs = v.parse().map_err(|_| perr("bad NoNewPrivs"))?,
-            "Seccomp" => st.seccomp = v.parse().map_err(|_| perr("bad Seccomp"))?,
+            b"CapInh" => st.cap_inh = hex(v)?,
+            b"CapPrm" => st.cap_prm = hex(v)?,
+            b"CapEff" => st.cap_eff = hex(v)?,
+            b"CapBnd" => st.cap_bnd = hex(v)?,
+            b"CapAmb" => st.cap_amb = hex(v)?,
+            b"NoNewPrivs" => st.no_new_privs = v.parse().map_err(|_| perr("bad NoNewPrivs"))?,
+            b"Seccomp" => st.seccomp = v.parse().map_err(|_| perr("bad Seccomp"))?,
             _ => {}
         }
     }
     Ok(st)
-}
-
-/// Reads /proc/PID/status (or a thread's).
-pub fn read_status(pid: i32, tid: Option<i32>) -> Result<Status> {
-    let p = path(pid, tid, "status");
-    let s = read_string(&p)?;
-    parsed(&p, parse_status(&s))
 }
 
 /// One mapping from /proc/PID/smaps: the range line and its VmFlags.
@@ -203,33 +512,41 @@ pub struct Mapping {
     pub dev_major: u32,
     pub dev_minor: u32,
     pub ino: u64,
-    /// Path or pseudo name (`[heap]`), empty for anonymous mappings.
-    pub path: String,
+    /// Path or pseudo name (`[heap]`) as the kernel prints it (bytes;
+    /// a newline in a file name shows as `\012`), empty for anonymous
+    /// mappings.
+    pub path: Vec<u8>,
     /// Two-letter VmFlags (`rd`, `gd`, `dd`...).
     pub vmflags: Vec<String>,
 }
 
-fn parse_range_line(line: &str) -> Option<Mapping> {
-    let mut it = line.splitn(6, ' ');
-    let range = it.next()?;
+impl Mapping {
+    /// The path for messages.
+    pub fn path_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+}
+
+fn parse_range_line(line: &[u8]) -> Option<Mapping> {
+    let mut it = line.splitn(6, |&c| c == b' ');
+    let range = text(it.next()?).ok()?;
     let perms = it.next()?;
-    let off = it.next()?;
-    let dev = it.next()?;
-    let ino = it.next()?;
-    let path = it.next().unwrap_or("").trim_start().to_string();
+    let off = text(it.next()?).ok()?;
+    let dev = text(it.next()?).ok()?;
+    let ino = text(it.next()?).ok()?;
+    let path = it.next().unwrap_or(b"").trim_ascii_start().to_vec();
     let (s, e) = range.split_once('-')?;
-    let p = perms.as_bytes();
-    if p.len() != 4 {
+    if perms.len() != 4 {
         return None;
     }
     let (maj, min) = dev.split_once(':')?;
     Some(Mapping {
         start: u64::from_str_radix(s, 16).ok()?,
         end: u64::from_str_radix(e, 16).ok()?,
-        read: p[0] == b'r',
-        write: p[1] == b'w',
-        exec: p[2] == b'x',
-        shared: p[3] == b's',
+        read: perms[0] == b'r',
+        write: perms[1] == b'w',
+        exec: perms[2] == b'x',
+        shared: perms[3] == b's',
         pgoff: u64::from_str_radix(off, 16).ok()?,
         dev_major: u32::from_str_radix(maj, 16).ok()?,
         dev_minor: u32::from_str_radix(min, 16).ok()?,
@@ -240,31 +557,31 @@ fn parse_range_line(line: &str) -> Option<Mapping> {
 }
 
 /// Parses /proc/PID/smaps (or maps: VmFlags then stay empty).
-pub fn parse_smaps(s: &str) -> std::result::Result<Vec<Mapping>, ParseError> {
+pub fn parse_smaps(b: impl AsRef<[u8]>) -> std::result::Result<Vec<Mapping>, ParseError> {
     let mut out: Vec<Mapping> = Vec::new();
-    for line in s.lines() {
-        if let Some(flags) = line.strip_prefix("VmFlags:") {
+    for line in lines(b.as_ref()) {
+        if let Some(flags) = line.strip_prefix(b"VmFlags:") {
             let m = out
                 .last_mut()
                 .ok_or_else(|| perr("VmFlags before any mapping"))?;
-            m.vmflags = flags.split_whitespace().map(str::to_string).collect();
+            m.vmflags = text(flags)?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
             continue;
         }
         // Range lines start with a hex digit and hold a '-' in the first
         // word; counter lines are "Name:   value kB".
-        let first = line.split(' ').next().unwrap_or("");
-        if first.contains('-') && !first.ends_with(':') {
-            out.push(parse_range_line(line).ok_or_else(|| perr(format!("bad line {line:?}")))?);
+        let first = line.split(|&c| c == b' ').next().unwrap_or(b"");
+        if first.contains(&b'-') && !first.ends_with(b":") {
+            out.push(
+                parse_range_line(line).ok_or_else(|| {
+                    perr(format!("bad line {:?}", line.escape_ascii().to_string()))
+                })?,
+            );
         }
     }
     Ok(out)
-}
-
-/// Reads /proc/PID/smaps.
-pub fn read_smaps(pid: i32) -> Result<Vec<Mapping>> {
-    let p = path(pid, None, "smaps");
-    let s = read_string(&p)?;
-    parsed(&p, parse_smaps(&s))
 }
 
 /// Soft and hard limit of one resource; `u64::MAX` is unlimited.
@@ -274,37 +591,49 @@ pub struct Rlimit {
     pub max: u64,
 }
 
-/// Parses /proc/PID/limits: the 16 resources in RLIMIT_* order.
-pub fn parse_limits(s: &str) -> std::result::Result<Vec<Rlimit>, ParseError> {
-    let mut out = Vec::new();
-    for line in s.lines().skip(1) {
-        // Columns are fixed width: name (26), soft (21), hard (21), units.
-        let Some(rest) = line.get(26..) else {
-            continue;
-        };
-        let mut w = rest.split_whitespace();
-        let num = |v: Option<&str>| -> std::result::Result<u64, ParseError> {
-            match v {
-                Some("unlimited") => Ok(u64::MAX),
-                Some(x) => x.parse().map_err(|_| perr(format!("bad limit {x:?}"))),
-                None => Err(perr("missing limit")),
-            }
-        };
-        let cur = num(w.next())?;
-        let max = num(w.next())?;
-        out.push(Rlimit { cur, max });
+/// Parses /proc/PID/limits (with procfs-core's parser) into the 16
+/// resources in RLIMIT_* order.
+pub fn parse_limits(b: impl AsRef<[u8]>) -> std::result::Result<Vec<Rlimit>, ParseError> {
+    use procfs_core::process::{Limit, LimitValue, Limits};
+    use procfs_core::FromRead;
+    let b = b.as_ref();
+    // procfs-core indexes the columns of each line: keep it to lines it
+    // can take (the kernel prints no others).
+    if lines(b).any(|l| {
+        l.split(u8::is_ascii_whitespace)
+            .filter(|w| !w.is_empty())
+            .count()
+            < 5
+    }) {
+        return Err(perr("a line with fewer than 5 columns"));
     }
-    if out.len() != 16 {
-        return Err(perr(format!("expected 16 limits, found {}", out.len())));
-    }
-    Ok(out)
-}
-
-/// Reads /proc/PID/limits.
-pub fn read_limits(pid: i32) -> Result<Vec<Rlimit>> {
-    let p = path(pid, None, "limits");
-    let s = read_string(&p)?;
-    parsed(&p, parse_limits(&s))
+    let l = Limits::from_read(b).map_err(|e| perr(e.to_string()))?;
+    let v = |x: LimitValue| match x {
+        LimitValue::Unlimited => u64::MAX,
+        LimitValue::Value(n) => n,
+    };
+    let r = |x: Limit| Rlimit {
+        cur: v(x.soft_limit),
+        max: v(x.hard_limit),
+    };
+    Ok(vec![
+        r(l.max_cpu_time),
+        r(l.max_file_size),
+        r(l.max_data_size),
+        r(l.max_stack_size),
+        r(l.max_core_file_size),
+        r(l.max_resident_set),
+        r(l.max_processes),
+        r(l.max_open_files),
+        r(l.max_locked_memory),
+        r(l.max_address_space),
+        r(l.max_file_locks),
+        r(l.max_pending_signals),
+        r(l.max_msgqueue_size),
+        r(l.max_nice_priority),
+        r(l.max_realtime_priority),
+        r(l.max_realtime_timeout),
+    ])
 }
 
 /// The first lines of /proc/PID/fdinfo/FD.
@@ -317,28 +646,22 @@ pub struct FdInfo {
 }
 
 /// Parses /proc/PID/fdinfo/FD.
-pub fn parse_fdinfo(s: &str) -> std::result::Result<FdInfo, ParseError> {
+pub fn parse_fdinfo(b: impl AsRef<[u8]>) -> std::result::Result<FdInfo, ParseError> {
     let mut fi = FdInfo::default();
-    for line in s.lines() {
-        let Some((k, v)) = line.split_once(':') else {
+    for line in lines(b.as_ref()) {
+        let Some((k, v)) = key_value(line) else {
             continue;
         };
-        let v = v.trim();
         match k {
-            "pos" => fi.pos = v.parse().map_err(|_| perr("bad pos"))?,
-            "flags" => fi.flags = u32::from_str_radix(v, 8).map_err(|_| perr("bad flags"))?,
-            "mnt_id" => fi.mnt_id = v.parse().map_err(|_| perr("bad mnt_id"))?,
+            b"pos" => fi.pos = text(v)?.parse().map_err(|_| perr("bad pos"))?,
+            b"flags" => {
+                fi.flags = u32::from_str_radix(text(v)?, 8).map_err(|_| perr("bad flags"))?
+            }
+            b"mnt_id" => fi.mnt_id = text(v)?.parse().map_err(|_| perr("bad mnt_id"))?,
             _ => {}
         }
     }
     Ok(fi)
-}
-
-/// Reads /proc/PID/fdinfo/FD.
-pub fn read_fdinfo(pid: i32, fd: i32) -> Result<FdInfo> {
-    let p = path(pid, None, &format!("fdinfo/{fd}"));
-    let s = read_string(&p)?;
-    parsed(&p, parse_fdinfo(&s))
 }
 
 /// Parses /proc/PID/auxv: pairs of native u64 up to and including AT_NULL.
@@ -364,15 +687,6 @@ pub fn parse_auxv(b: &[u8]) -> Vec<u64> {
 /// AT_NULL pair, which the kernel puts back on PR_SET_MM_AUXV).
 pub const AT_VECTOR_SIZE: usize = 44;
 
-/// Reads /proc/PID/auxv, cut to [`AT_VECTOR_SIZE`] words as CRIU does.
-pub fn read_auxv(pid: i32) -> Result<Vec<u64>> {
-    let p = path(pid, None, "auxv");
-    let b = std::fs::read(&p).map_err(|e| DumpError::proc(&p, e))?;
-    let mut v = parse_auxv(&b);
-    v.truncate(AT_VECTOR_SIZE);
-    Ok(v)
-}
-
 /// One POSIX timer from /proc/PID/timers.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PosixTimer {
@@ -387,14 +701,14 @@ pub struct PosixTimer {
 }
 
 /// Parses /proc/PID/timers.
-pub fn parse_timers(s: &str) -> std::result::Result<Vec<PosixTimer>, ParseError> {
+pub fn parse_timers(b: impl AsRef<[u8]>) -> std::result::Result<Vec<PosixTimer>, ParseError> {
     let mut out: Vec<PosixTimer> = Vec::new();
-    for line in s.lines() {
-        let Some((k, v)) = line.split_once(':') else {
+    for line in lines(b.as_ref()) {
+        let Some((k, v)) = key_value(line) else {
             continue;
         };
-        let v = v.trim();
-        if k == "ID" {
+        let v = text(v)?;
+        if k == b"ID" {
             out.push(PosixTimer {
                 id: v.parse().map_err(|_| perr("bad timer ID"))?,
                 ..Default::default()
@@ -405,14 +719,15 @@ pub fn parse_timers(s: &str) -> std::result::Result<Vec<PosixTimer>, ParseError>
             .last_mut()
             .ok_or_else(|| perr("timer field before ID"))?;
         match k {
-            "signal" => {
+            b"signal" => {
                 let (sig, ptr) = v.split_once('/').ok_or_else(|| perr("bad signal"))?;
                 t.signo = sig.parse().map_err(|_| perr("bad signo"))?;
                 t.sival_ptr = u64::from_str_radix(ptr, 16).map_err(|_| perr("bad sival"))?;
             }
-            "notify" => {
+            b"notify" => {
+                // "signal/pid.N", "thread/tid.N", "none/pid.N" (the kernel
+                // prints "tid" for SIGEV_THREAD_ID, "pid" otherwise).
                 let (how, who) = v.split_once('/').ok_or_else(|| perr("bad notify"))?;
-                // "signal/tid.123": SIGEV_THREAD_ID to thread 123.
                 let thread = who.starts_with("tid.");
                 t.notify = match how {
                     "signal" => libc::SIGEV_SIGNAL as u32,
@@ -422,82 +737,31 @@ pub fn parse_timers(s: &str) -> std::result::Result<Vec<PosixTimer>, ParseError>
                 };
                 if thread {
                     t.notify |= libc::SIGEV_THREAD_ID as u32;
-                }
-                let n = who.split('.').nth(1).unwrap_or("0");
-                if thread {
-                    t.notify_tid = n.parse().ok();
+                    t.notify_tid = who.split('.').nth(1).and_then(|n| n.parse().ok());
                 }
             }
-            "ClockID" => t.clock_id = v.parse().map_err(|_| perr("bad ClockID"))?,
+            b"ClockID" => t.clock_id = v.parse().map_err(|_| perr("bad ClockID"))?,
             _ => {}
         }
     }
     Ok(out)
 }
 
-/// Reads /proc/PID/timers.
-pub fn read_timers(pid: i32) -> Result<Vec<PosixTimer>> {
-    let p = path(pid, None, "timers");
-    let s = read_string(&p)?;
-    parsed(&p, parse_timers(&s))
+/// Parses a one-value file such as /proc/PID/loginuid.
+pub fn parse_value<T: std::str::FromStr>(b: &[u8]) -> std::result::Result<T, ParseError> {
+    let s = text(b.trim_ascii())?;
+    s.parse().map_err(|_| perr(format!("bad value {s:?}")))
 }
 
-/// Reads a small one-value file such as /proc/PID/loginuid.
-pub fn read_value<T: std::str::FromStr>(pid: i32, rel: &str) -> Result<T> {
-    let p = path(pid, None, rel);
-    let s = read_string(&p)?;
-    parsed(
-        &p,
-        s.trim()
-            .parse()
-            .map_err(|_| perr(format!("bad value {:?}", s.trim()))),
-    )
-}
-
-/// Reads /proc/PID/personality (hex).
-pub fn read_personality(pid: i32) -> Result<u32> {
-    let p = path(pid, None, "personality");
-    let s = read_string(&p)?;
-    parsed(
-        &p,
-        u32::from_str_radix(s.trim(), 16).map_err(|_| perr("bad personality")),
-    )
-}
-
-/// Reads a thread's comm without the trailing newline.
-pub fn read_comm(pid: i32, tid: i32) -> Result<String> {
-    let p = path(pid, Some(tid), "comm");
-    Ok(read_string(&p)?.trim_end_matches('\n').to_string())
-}
-
-/// The namespace inode of `/proc/PID/ns/<name>` (from `name:[inode]`).
-pub fn parse_ns_link(s: &str) -> Option<u64> {
+/// The namespace inode of a `/proc/PID/ns/<name>` link (`name:[inode]`).
+pub fn parse_ns_link(s: impl AsRef<[u8]>) -> Option<u64> {
+    let s = std::str::from_utf8(s.as_ref()).ok()?;
     s.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
 }
 
-/// Reads a namespace link of a pid (`"self"` for our own).
-pub fn read_ns(pid: &str, name: &str) -> Result<u64> {
-    let p = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
-    let l = std::fs::read_link(&p).map_err(|e| DumpError::proc(&p, e))?;
-    parsed(
-        &p,
-        parse_ns_link(&l.to_string_lossy()).ok_or_else(|| perr("bad ns link")),
-    )
-}
-
-/// Child pids of every thread (from /proc/PID/task/*/children).
-pub fn read_children(pid: i32, tids: &[i32]) -> Result<Vec<i32>> {
-    let mut out = Vec::new();
-    for t in tids {
-        let p = path(pid, Some(*t), "children");
-        let s = match std::fs::read_to_string(&p) {
-            Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(DumpError::proc(&p, e)),
-        };
-        out.extend(s.split_whitespace().filter_map(|x| x.parse::<i32>().ok()));
-    }
-    Ok(out)
+/// A path from /proc as an `OsStr` (for opening or messages).
+pub fn os(b: &[u8]) -> &OsStr {
+    OsStr::from_bytes(b)
 }
 
 #[cfg(test)]
@@ -513,7 +777,7 @@ mod tests {
                     140721634099028 140721634099169 0";
         let st = parse_stat(line).unwrap();
         assert_eq!(st.pid, 29452);
-        assert_eq!(st.comm, "anchor (x) y");
+        assert_eq!(st.comm, b"anchor (x) y");
         assert_eq!(st.state, 'S');
         assert_eq!(st.ppid, 1);
         assert_eq!(st.flags, 4194560);
@@ -556,13 +820,13 @@ mod tests {
                  7f101f2cf000-7f101f2d5000 r--p 00000000 00:00 0\n";
         let m = parse_smaps(s).unwrap();
         assert_eq!(m.len(), 3);
-        assert_eq!(m[0].path, "/srv/x y");
+        assert_eq!(m[0].path, b"/srv/x y");
         assert_eq!(m[0].dev_major, 0xfe);
         assert_eq!(m[0].ino, 1234);
         assert!(m[0].read && !m[0].write && !m[0].shared);
-        assert_eq!(m[1].path, "[stack]");
+        assert_eq!(m[1].path, b"[stack]");
         assert!(m[1].vmflags.contains(&"gd".to_string()));
-        assert_eq!(m[2].path, "");
+        assert!(m[2].path.is_empty());
         assert!(m[2].vmflags.is_empty());
     }
 
@@ -628,8 +892,69 @@ Max realtime timeout      unlimited            unlimited            us        \n
     }
 
     #[test]
+    fn stat_with_comm_not_utf8() {
+        let mut line = b"7 (f\xff\xfe) S 1 7 7 0 -1 4194560".to_vec();
+        line.extend_from_slice(&b" 0".repeat(45));
+        line.push(b'\n');
+        let st = parse_stat(&line).unwrap();
+        assert_eq!(st.comm, b"f\xff\xfe");
+        assert_eq!((st.pid, st.ppid, st.state), (7, 1, 'S'));
+    }
+
+    #[test]
+    fn status_name_not_utf8() {
+        let st = parse_status(b"Name:\tf\xff\xfe\nUmask:\t0022\nSeccomp:\t2\n").unwrap();
+        assert_eq!((st.umask, st.seccomp), (Some(0o22), 2));
+        assert!(parse_status(b"Umask:\t00\xff2\n").is_err());
+    }
+
+    #[test]
+    fn smaps_path_not_utf8() {
+        let s = b"7f0000000000-7f0000002000 rw-p 00001000 fe:01 99                         /tmp/f\xff\xfe\n\
+                  Rss:                   0 kB\n\
+                  VmFlags: rd wr mr mw me ac\n\
+                  7f0000002000-7f0000003000 r--p 00000000 fe:01 98 /tmp/a b  (deleted)\n";
+        let m = parse_smaps(s).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].path, b"/tmp/f\xff\xfe");
+        assert_eq!(
+            (m[0].start, m[0].end, m[0].pgoff),
+            (0x7f0000000000, 0x7f0000002000, 0x1000)
+        );
+        assert_eq!(m[0].vmflags.len(), 6);
+        assert_eq!(m[1].path, b"/tmp/a b  (deleted)");
+        assert!(parse_smaps(b"7f00-7f01 rw-p 0 fe:01\n").is_err());
+    }
+
+    #[test]
+    fn dirents() {
+        let mut b = Vec::new();
+        for name in [&b"."[..], b"..", b"12", b"f\xff"] {
+            let reclen = (19 + name.len() + 1).div_ceil(8) * 8;
+            let mut rec = vec![0u8; reclen];
+            rec[16..18].copy_from_slice(&(reclen as u16).to_ne_bytes());
+            rec[19..19 + name.len()].copy_from_slice(name);
+            b.extend(rec);
+        }
+        assert_eq!(parse_dirents(&b).unwrap(), vec![&b"12"[..], b"f\xff"]);
+        assert!(parse_dirents(&b[..10]).is_err());
+        let mut bad = b.clone();
+        bad[16..18].copy_from_slice(&0u16.to_ne_bytes());
+        assert!(
+            parse_dirents(&bad).is_err(),
+            "a zero record length must not loop"
+        );
+    }
+
+    #[test]
+    fn limits_refuse_short_lines() {
+        assert!(parse_limits("Limit Soft Hard Units\nMax cpu\n").is_err());
+    }
+
+    #[test]
     fn ns_link() {
         assert_eq!(parse_ns_link("pid:[4026531836]"), Some(4026531836));
         assert_eq!(parse_ns_link("pid:4026531836"), None);
+        assert_eq!(parse_ns_link(b"pid:[\xff]"), None);
     }
 }
