@@ -20,7 +20,7 @@
 use std::io::{self, Read, Write};
 
 use prost::Message as _;
-use prost_reflect::{DynamicMessage, ReflectMessage as _, Value};
+use prost_reflect::{DynamicMessage, Kind, ReflectMessage as _, Value};
 
 use crate::error::{Error, Result};
 use crate::registry::{self, Extra, Head, ImageDesc, Layout};
@@ -93,11 +93,19 @@ fn decode_checked(info: &MessageInfo, buf: &[u8], index: usize, at: u64) -> Resu
     Ok(msg)
 }
 
-/// The last value of a top-level varint field of a message in wire form.
+/// The value of a top-level integer field of a message in wire form, as
+/// protobuf reads it: the last occurrence wins, and a 32-bit field keeps the
+/// low 32 bits of its varint (so that a length that follows an entry is the
+/// one its JSON shows, and what python crit reads).
 fn wire_u64(info: &MessageInfo, payload: &[u8], name: &str) -> u64 {
-    match info.desc.get_field_by_name(name) {
-        Some(f) => crate::json::wire::field_varint(payload, f.number()),
-        None => 0,
+    let Some(f) = info.desc.get_field_by_name(name) else {
+        return 0;
+    };
+    let v = crate::json::wire::field_varint(payload, f.number());
+    match f.kind() {
+        Kind::Uint32 => u64::from(v as u32),
+        Kind::Bool => u64::from(v != 0),
+        _ => v,
     }
 }
 
@@ -149,8 +157,9 @@ pub fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-fn round_up(x: u64, to: u64) -> u64 {
-    x.div_ceil(to) * to
+/// `x` rounded up to a multiple of `to`; `None` past `u64::MAX`.
+fn round_up(x: u64, to: u64) -> Option<u64> {
+    x.checked_next_multiple_of(to)
 }
 
 /// Reads entries from an image.
@@ -351,7 +360,7 @@ impl<R: Read> ImageReader<R> {
             return Ok(None);
         };
         let extra = match self.desc.layout {
-            Layout::Entries { extra, .. } => self.read_extra(extra, info, &payload, index)?,
+            Layout::Entries { extra, .. } => self.read_extra(extra, info, &payload, index, at)?,
             Layout::GhostFile if index == 0 => {
                 self.ghost_chunks = wire_u64(info, &payload, "chunks") != 0;
                 if self.ghost_chunks {
@@ -390,7 +399,13 @@ impl<R: Read> ImageReader<R> {
         info: &MessageInfo,
         payload: &[u8],
         index: usize,
+        at: u64,
     ) -> Result<Option<ExtraData>> {
+        let too_large = |what: &str, len: u64| Error::BadExtra {
+            index,
+            offset: at,
+            detail: format!("{what} {len} is larger than any image"),
+        };
         Ok(Some(match kind {
             Extra::None => return Ok(None),
             Extra::PipeData => {
@@ -400,8 +415,11 @@ impl<R: Read> ImageReader<R> {
                 self.read_bytes(wire_u64(info, payload, "length"), "socket queue data")?,
             ),
             Extra::BpfmapData => {
-                let len =
-                    wire_u64(info, payload, "keys_bytes") + wire_u64(info, payload, "values_bytes");
+                let keys = wire_u64(info, payload, "keys_bytes");
+                let values = wire_u64(info, payload, "values_bytes");
+                let len = keys
+                    .checked_add(values)
+                    .ok_or_else(|| too_large("bpf map data size", keys))?;
                 ExtraData::Bytes(self.read_bytes(len, "bpf map data")?)
             }
             Extra::TcpStream => {
@@ -416,13 +434,19 @@ impl<R: Read> ImageReader<R> {
                     return Ok(None);
                 }
                 let size = wire_u64(info, payload, "size");
-                let mut data = self.read_bytes(round_up(size, 4), "shm segment data")?;
+                let padded =
+                    round_up(size, 4).ok_or_else(|| too_large("shm segment size", size))?;
+                let mut data = self.read_bytes(padded, "shm segment data")?;
                 data.truncate(usize::try_from(size).unwrap_or(usize::MAX));
                 ExtraData::Bytes(data)
             }
             Extra::IpcSem => {
                 let n = wire_u64(info, payload, "nsems");
-                let raw = self.read_bytes(round_up(2 * n, 8), "semaphore values")?;
+                let padded = n
+                    .checked_mul(2)
+                    .and_then(|len| round_up(len, 8))
+                    .ok_or_else(|| too_large("semaphore count", n))?;
+                let raw = self.read_bytes(padded, "semaphore values")?;
                 ExtraData::Sems(
                     raw.chunks_exact(2)
                         .take(usize::try_from(n).unwrap_or(usize::MAX))
@@ -450,7 +474,9 @@ impl<R: Read> ImageReader<R> {
                     };
                     let m = decode_checked(msg_info, &buf, index, at)?;
                     let msize = wire_u64(msg_info, &buf, "msize");
-                    let mut text = self.read_bytes(round_up(msize, 8), "message text")?;
+                    let padded =
+                        round_up(msize, 8).ok_or_else(|| too_large("message size", msize))?;
+                    let mut text = self.read_bytes(padded, "message text")?;
                     text.truncate(usize::try_from(msize).unwrap_or(usize::MAX));
                     msgs.push((m, text));
                 }
@@ -632,7 +658,8 @@ impl<W: Write> ImageWriter<W> {
 
     fn write_padded(&mut self, data: &[u8], to: u64) -> Result<()> {
         self.write_raw(data)?;
-        let pad = round_up(data.len() as u64, to) - data.len() as u64;
+        // data.len() % to < to <= 8: the padding fits the zeros below
+        let pad = (to - data.len() as u64 % to) % to;
         self.write_raw(&[0u8; 8][..pad as usize])
     }
 
