@@ -156,9 +156,10 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(crit::diff::cli_main(&a, &b, &opts, json, &color))
         }
         Cmd::X { dir, what } => {
-            let text = crit::explore::explore(&dir, &what)
+            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            crit::explore::explore(&dir, &what, &mut out)
                 .with_context(|| format!("exploring {}", dir.display()))?;
-            io::stdout().lock().write_all(text.as_bytes())?;
+            out.flush()?;
             Ok(0)
         }
     }

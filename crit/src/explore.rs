@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use prost_reflect::{DynamicMessage, ReflectMessage as _, Value};
@@ -109,13 +109,15 @@ fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// Runs one explorer and returns its text.
-pub fn explore(dir: &Path, what: &str) -> Result<String> {
+/// Runs one explorer, writing its text to `w` as it goes (the text of a
+/// deep process tree grows with the square of its depth).
+pub fn explore(dir: &Path, what: &str, w: &mut dyn Write) -> Result<()> {
     let mut x = Explorer {
         dir: dir.to_path_buf(),
         files: None,
         legacy: HashMap::new(),
         out: String::new(),
+        w,
     };
     match what {
         "ps" => x.ps()?,
@@ -130,24 +132,41 @@ pub fn explore(dir: &Path, what: &str) -> Result<String> {
             })
         }
     }
-    Ok(x.out)
+    x.flush()
 }
 
-struct Explorer {
+struct Explorer<'w> {
     dir: PathBuf,
     files: Option<Vec<DynamicMessage>>,
     legacy: HashMap<&'static str, Vec<DynamicMessage>>,
+    /// Text not yet written to `w`.
     out: String,
+    w: &'w mut dyn Write,
 }
 
-impl Explorer {
+/// Blanks for indenting, written a slice at a time.
+const SPACES: &[u8; 256] = &[b' '; 256];
+
+impl Explorer<'_> {
+    /// Writes out the text so far.
+    fn flush(&mut self) -> Result<()> {
+        self.w
+            .write_all(self.out.as_bytes())
+            .map_err(|e| Error::io("writing", e))?;
+        self.out.clear();
+        Ok(())
+    }
+
     fn pstree(&self) -> Result<Vec<DynamicMessage>> {
         load(&self.dir, "pstree.img")
     }
 
     fn ps(&mut self) -> Result<()> {
         let tree = self.pstree()?;
+        // python crit keeps the tasks in a dict by pid: a later entry with
+        // the same pid replaces the earlier one, in the earlier one's place
         let mut items: Vec<(i128, DynamicMessage, String)> = Vec::new();
+        let mut index: HashMap<i128, usize> = HashMap::new();
         for p in tree {
             let pid = task_id(&p, "pid");
             let core = load(&self.dir, &format!("core-{pid}.img"))?;
@@ -156,13 +175,14 @@ impl Explorer {
                 .and_then(|c| sub(c, "tc"))
                 .map(|tc| lossy(&bytes(&tc, "comm")))
                 .unwrap_or_default();
-            items.push((pid, p, comm));
+            match index.get(&pid) {
+                Some(&i) => items[i] = (pid, p, comm),
+                None => {
+                    index.insert(pid, items.len());
+                    items.push((pid, p, comm));
+                }
+            }
         }
-        let index: HashMap<i128, usize> = items
-            .iter()
-            .enumerate()
-            .map(|(i, (pid, ..))| (*pid, i))
-            .collect();
         let mut kids: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
         let mut root = None;
         for (i, (_, p, _)) in items.iter().enumerate() {
@@ -179,32 +199,31 @@ impl Explorer {
             kids[*parent].push(i);
         }
         let _ = writeln!(self.out, "{:>7}{:>7}{:>7}   COMM", "PID", "PGID", "SID");
-        if let Some(r) = root {
-            self.show_ps(&items, &kids, r, 0);
+        // depth first, children in order, without recursing: a tree can be
+        // as deep as it has tasks
+        let mut todo: Vec<(usize, usize)> = root.map(|r| (r, 0)).into_iter().collect();
+        while let Some((i, depth)) = todo.pop() {
+            let (pid, p, comm) = &items[i];
+            let _ = write!(
+                self.out,
+                "{:>7}{:>7}{:>7}   ",
+                pid,
+                task_id(p, "pgid"),
+                task_id(p, "sid"),
+            );
+            self.flush()?;
+            let mut indent = 4 * depth;
+            while indent > 0 {
+                let n = indent.min(SPACES.len());
+                self.w
+                    .write_all(&SPACES[..n])
+                    .map_err(|e| Error::io("writing", e))?;
+                indent -= n;
+            }
+            let _ = writeln!(self.out, "{comm}");
+            todo.extend(kids[i].iter().rev().map(|&k| (k, depth + 1)));
         }
         Ok(())
-    }
-
-    fn show_ps(
-        &mut self,
-        items: &[(i128, DynamicMessage, String)],
-        kids: &[Vec<usize>],
-        i: usize,
-        depth: usize,
-    ) {
-        let (pid, p, comm) = &items[i];
-        let _ = writeln!(
-            self.out,
-            "{:>7}{:>7}{:>7}   {}{}",
-            pid,
-            task_id(p, "pgid"),
-            task_id(p, "sid"),
-            " ".repeat(4 * depth),
-            comm
-        );
-        for &k in &kids[i] {
-            self.show_ps(items, kids, k, depth + 1);
-        }
     }
 
     /// What python crit prints for a file of this type and id.
@@ -265,6 +284,7 @@ impl Explorer {
             let ids = load(&self.dir, &format!("ids-{pid}.img"))?;
             let files_id = ids.first().map(|i| int(i, "files_id")).unwrap_or(0);
             let fdinfo = load(&self.dir, &format!("fdinfo-{files_id}.img"))?;
+            self.flush()?;
             let _ = writeln!(self.out, "{pid}");
             for fd in &fdinfo {
                 let s = self.file_str(&enum_name(fd, "type"), int(fd, "id"))?;
@@ -296,6 +316,7 @@ impl Explorer {
         for p in self.pstree()? {
             let pid = task_id(&p, "pid");
             let mm = self.mm(pid)?;
+            self.flush()?;
             let _ = writeln!(self.out, "{pid}");
             let exe = self.file_str("REG", int(&mm, "exe_file_id"))?;
             let _ = writeln!(self.out, "\t{:<36}    {exe}", "exe");
@@ -353,6 +374,7 @@ impl Explorer {
             let pid = task_id(&p, "pid");
             let vmas = vmas(&self.mm(pid)?);
             let pms = load(&self.dir, &format!("pagemap-{pid}.img"))?;
+            self.flush()?;
             let _ = writeln!(self.out, "{pid}");
             let n = vmas.len() as i64;
             // python indexes with possibly negative numbers; mirror that

@@ -2,6 +2,7 @@
 
 mod cli;
 mod crafted;
+mod deep;
 mod diff;
 mod golden;
 mod images;

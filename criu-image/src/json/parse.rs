@@ -56,8 +56,12 @@ impl Json {
     }
 }
 
-/// Nesting deeper than this is refused (CRIU's messages nest a few levels).
-const MAX_DEPTH: usize = 128;
+/// Nesting deeper than this is refused, which bounds the recursion here and
+/// in everything that walks a value afterwards. The deepest entry crit
+/// decodes nests [`MAX_NESTING`](super::wire::MAX_NESTING) messages, each an
+/// object in a list (two levels) under the entry's object, plus the data
+/// after it: whatever crit decodes, it encodes.
+const MAX_DEPTH: usize = 2 * super::wire::MAX_NESTING + 4;
 
 /// Reads JSON tokens from a stream, tracking the position for errors.
 #[derive(Debug)]

@@ -253,6 +253,11 @@ fn write_scalar(out: &mut Out<'_>, fi: &FieldInfo, v: &Scalar<'_>, pretty: bool,
     }
 }
 
+/// How deep messages may nest inside an entry: protobuf's own decoders
+/// (prost, and the C++ and upb ones under python crit) stop at 100 levels,
+/// and so does the walk here, which recurses once per level.
+pub const MAX_NESTING: usize = 100;
+
 /// Writes the fields of a message (wire bytes) into an open object.
 pub fn write_fields(
     out: &mut Out<'_>,
@@ -261,6 +266,19 @@ pub fn write_fields(
     buf: &[u8],
     pretty: bool,
     hex: bool,
+) -> Result<(), WireError> {
+    write_nested(out, obj, info, buf, pretty, hex, 0)
+}
+
+/// [`write_fields`] for a message nested `depth` levels inside the entry.
+fn write_nested(
+    out: &mut Out<'_>,
+    obj: &mut super::out::Open,
+    info: &MessageInfo,
+    buf: &[u8],
+    pretty: bool,
+    hex: bool,
+    depth: usize,
 ) -> Result<(), WireError> {
     let mut list = FieldList::new();
     fields(buf, &mut list)?;
@@ -287,6 +305,11 @@ pub fn write_fields(
             continue; // unknown field: python crit does not show it either
         };
         let is_msg = fi.sub.is_some() || matches!(fi.kind, Kind::Message(_));
+        if is_msg && depth >= MAX_NESTING {
+            return Err(invalid(format!(
+                "messages nested deeper than {MAX_NESTING} levels"
+            )));
+        }
         if fi.list {
             if is_msg {
                 let sub = schema()
@@ -300,7 +323,7 @@ pub fn write_fields(
                     };
                     out.item(&mut arr);
                     let mut o = out.object();
-                    write_fields(out, &mut o, sub, b, pretty, hex || fi.fmt.hex)?;
+                    write_nested(out, &mut o, sub, b, pretty, hex || fi.fmt.hex, depth + 1)?;
                     out.close(o);
                 }
                 out.close(arr);
@@ -358,7 +381,7 @@ pub fn write_fields(
                 let Raw::Len(b) = raw else {
                     return Err(wrong());
                 };
-                write_fields(out, &mut o, sub, b, pretty, hex || fi.fmt.hex)?;
+                write_nested(out, &mut o, sub, b, pretty, hex || fi.fmt.hex, depth + 1)?;
             } else {
                 // protobuf merges repeated occurrences of a message field,
                 // which is the same as reading their bytes one after another
@@ -369,7 +392,15 @@ pub fn write_fields(
                     };
                     merged.extend_from_slice(b);
                 }
-                write_fields(out, &mut o, sub, &merged, pretty, hex || fi.fmt.hex)?;
+                write_nested(
+                    out,
+                    &mut o,
+                    sub,
+                    &merged,
+                    pretty,
+                    hex || fi.fmt.hex,
+                    depth + 1,
+                )?;
             }
             out.close(o);
             continue;
