@@ -5,4 +5,3 @@ mod crafted;
 mod deep;
 mod diff;
 mod golden;
-mod images;

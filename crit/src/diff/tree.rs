@@ -9,16 +9,15 @@
 
 use std::collections::BTreeMap;
 
+use criu_image::json::{self, Json, JsonOptions};
+use criu_image::schema::{schema, MessageInfo};
+use criu_image::{Entry, ExtraData, ImageDesc};
+
 use super::filter::Filter;
 use super::keys::{self, Ident, Key, Part};
 use super::render::Sink;
 use super::{Change, What};
 use crate::error::Result;
-use crate::framing::{Entry, ExtraData};
-use crate::json::parse::{Json, Parser};
-use crate::json::{self, JsonOptions};
-use crate::registry::ImageDesc;
-use crate::schema::{schema, MessageInfo};
 
 /// Reports differences found in one file.
 pub struct Walk<'a> {
@@ -203,21 +202,20 @@ impl Walk<'_> {
     pub fn entries(&mut self, desc: &ImageDesc, la: &[Json], lb: &[Json]) -> Result<()> {
         // images whose entry 0 has a type of its own (ghost files): the head is
         // compared at the top, the others as a list
-        let split = json::entry_message(desc, 0).map(|i| i.desc.full_name().to_owned())
-            != json::entry_message(desc, 1).map(|i| i.desc.full_name().to_owned());
+        let split = desc.message(0) != desc.message(1);
         if split {
-            let h0 = json::entry_message(desc, 0);
+            let h0 = schema().entry(desc, 0);
             match (la.first(), lb.first()) {
                 (Some(a), Some(b)) => self.value("", h0, a, b)?,
                 (Some(a), None) => self.emit("", What::Removed(Some(a.clone())), None)?,
                 (None, Some(b)) => self.emit("", What::Added(Some(b.clone())), None)?,
                 (None, None) => {}
             }
-            let info = json::entry_message(desc, 1);
+            let info = schema().entry(desc, 1);
             let key = keys::key_for(None, None, info.map(|i| i.desc.full_name()));
             return self.list("", key, info, tail(la), tail(lb));
         }
-        let info = json::entry_message(desc, 0);
+        let info = schema().entry(desc, 0);
         let key = keys::key_for(None, None, info.map(|i| i.desc.full_name()));
         match (la, lb) {
             ([a], [b]) if key == Key::Position => self.value("", info, a, b),
@@ -307,18 +305,16 @@ fn join(path: &str, name: &str) -> String {
 
 /// An entry as `crit show` shows it, with its data (`extra`) summarised:
 /// short data as a string of its bytes, longer data by size and hash.
-pub fn entry_json(desc: &ImageDesc, entry: &Entry) -> Result<Json> {
-    let mut buf = Vec::new();
+pub fn entry_json(desc: &ImageDesc, entry: &Entry) -> criu_image::Result<Json> {
     let opts = JsonOptions {
         pretty: true,
         nopl: true,
     };
-    json::entry_to_json(&mut buf, desc, entry, opts, 0)?;
-    let mut v = Parser::new(buf.as_slice()).value()?;
+    let mut v = json::entry_to_value(desc, entry, opts)?;
     if let Json::Obj(members) = &mut v {
         members.retain(|(k, _)| k != b"extra");
         if let Some(x) = &entry.extra {
-            members.push((b"extra".to_vec(), extra_json(x)?));
+            members.push((b"extra".to_vec(), extra_json(x)));
         }
     }
     Ok(v)
@@ -338,29 +334,26 @@ fn bytes_json(b: &[u8]) -> Json {
     Json::Str(format!("<{} bytes, fnv1a {hash:016x}>", b.len()).into_bytes())
 }
 
-fn extra_json(x: &ExtraData) -> Result<Json> {
-    Ok(match x {
+fn extra_json(x: &ExtraData) -> Json {
+    match x {
         ExtraData::Bytes(b) => bytes_json(b),
         ExtraData::Tcp { inq, outq } => Json::Obj(vec![
             (b"inq".to_vec(), bytes_json(inq)),
             (b"outq".to_vec(), bytes_json(outq)),
         ]),
         ExtraData::Sems(v) => Json::Arr(v.iter().map(|&s| Json::Int(i128::from(s))).collect()),
-        ExtraData::Msgs(msgs) => {
-            let mut items = Vec::with_capacity(msgs.len());
-            if let Some(info) = schema().message("ipc_msg") {
-                for (head, text) in msgs {
-                    let mut buf = Vec::new();
-                    let mut out = crate::json::out::Out::new(&mut buf, false, 0);
-                    crate::json::to_json::write_message(&mut out, info, head, false, false)?;
-                    let mut h = Parser::new(buf.as_slice()).value()?;
-                    if let Json::Obj(m) = &mut h {
-                        m.push((b"text".to_vec(), bytes_json(text)));
-                    }
-                    items.push(h);
-                }
-            }
-            Json::Arr(items)
-        }
-    })
+        // each queued message as its header, as `crit show` prints it,
+        // with its text
+        ExtraData::Msgs(msgs) => Json::Arr(
+            msgs.iter()
+                .map(|(head, text)| {
+                    Json::Obj(vec![
+                        (b"mtype".to_vec(), Json::Int(i128::from(head.mtype))),
+                        (b"msize".to_vec(), Json::Int(i128::from(head.msize))),
+                        (b"text".to_vec(), bytes_json(text)),
+                    ])
+                })
+                .collect(),
+        ),
+    }
 }

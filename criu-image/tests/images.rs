@@ -2,10 +2,13 @@
 //! follows an entry, and the kinds python crit 4.2 cannot read. Each one is
 //! decoded (plain and pretty) and encoded back to the same bytes.
 
-use crit::json::{self, JsonOptions};
-use crit::pb;
-use crit::registry::by_name;
-use crit::{ImageReader, ImageWriter};
+use criu_image::json::{self, JsonOptions};
+use criu_image::pb;
+use criu_image::registry::by_name;
+use criu_image::schema::schema;
+use criu_image::{ImageReader, ImageWriter};
+
+use crate::image;
 
 struct Img {
     w: ImageWriter<Vec<u8>>,
@@ -255,12 +258,12 @@ fn kinds_python_crit_cannot_read() {
 
 #[test]
 fn every_registered_image_kind_has_its_message() {
-    for d in crit::registry::IMAGES {
-        if d.layout == crit::registry::Layout::NotAnImage {
+    for d in criu_image::registry::IMAGES {
+        if d.layout == criu_image::registry::Layout::NotAnImage {
             continue;
         }
-        assert!(json::entry_message(d, 0).is_some(), "{}", d.name);
-        assert!(json::entry_message(d, 1).is_some(), "{}", d.name);
+        assert!(schema().entry(d, 0).is_some(), "{}", d.name);
+        assert!(schema().entry(d, 1).is_some(), "{}", d.name);
         // an image with no entries round-trips
         let img = Img::new(d.name).bytes();
         let j = round_trip(&img);
@@ -302,7 +305,7 @@ fn both_paths(img: &[u8]) -> String {
 
 #[test]
 fn protobuf_corner_cases_match_the_message_path() {
-    let core = |payload: &[u8]| crate::cli::image(0x5505_3847, &[payload]);
+    let core = |payload: &[u8]| image(0x5505_3847, &[payload]);
     // core_entry: mtype = X86_64, then tc given twice (the halves merge)
     let tc1 = [0x08u8, 1, 0x10, 0, 0x18, 0];
     let tc2 = [0x20u8, 0, 0x28, 0xff, 0x01, 0x32, 1, b'x'];
