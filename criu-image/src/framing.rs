@@ -588,12 +588,119 @@ impl<R: Read> Iterator for ImageReader<R> {
     }
 }
 
+/// Whether `extra` is the data that an entry `msg` of a kind whose entries
+/// carry `kind` says follows it (as [`ImageReader`] would read it back).
+fn check_extra(kind: Extra, msg: &DynamicMessage, extra: Option<&ExtraData>) -> Result<(), String> {
+    let field = |name: &str| field_u64(msg, name);
+    let bytes = |len: u64, what: &str, fields: &str| match extra {
+        None if len == 0 => Ok(()),
+        Some(ExtraData::Bytes(data)) if data.len() as u64 == len => Ok(()),
+        Some(ExtraData::Bytes(data)) => Err(format!(
+            "{} bytes of {what} follow, {fields} says {len}",
+            data.len()
+        )),
+        None => Err(format!(
+            "{fields} says {len} bytes of {what} follow, none do"
+        )),
+        Some(_) => Err(format!("extra data of the wrong kind for {kind:?}")),
+    };
+    match kind {
+        Extra::None => match extra {
+            None => Ok(()),
+            Some(_) => Err("no data follows entries of this kind".to_owned()),
+        },
+        Extra::PipeData => bytes(field("bytes"), "pipe data", "bytes"),
+        Extra::SkQueue => bytes(field("length"), "queue data", "length"),
+        Extra::GhostChunk => bytes(field("len"), "chunk data", "len"),
+        Extra::BpfmapData => match field("keys_bytes").checked_add(field("values_bytes")) {
+            Some(len) => bytes(len, "map data", "keys_bytes + values_bytes"),
+            None => Err("keys_bytes + values_bytes overflows".to_owned()),
+        },
+        Extra::TcpStream => {
+            let (inq, outq) = match extra {
+                None => (0, 0),
+                Some(ExtraData::Tcp { inq, outq }) => (inq.len() as u64, outq.len() as u64),
+                Some(_) => return Err(format!("extra data of the wrong kind for {kind:?}")),
+            };
+            for (len, name) in [(inq, "inq_len"), (outq, "outq_len")] {
+                if len != field(name) {
+                    return Err(format!(
+                        "{len} bytes of queue follow, {name} says {}",
+                        field(name)
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Extra::IpcShm if field("in_pagemaps") != 0 => match extra {
+            None => Ok(()),
+            Some(_) => Err("the segment is in_pagemaps: no data follows the entry".to_owned()),
+        },
+        Extra::IpcShm => {
+            let size = field("size");
+            match extra {
+                None if size == 0 => Ok(()),
+                Some(ExtraData::Bytes(data)) if data.len() as u64 >= size => Ok(()),
+                Some(ExtraData::Bytes(data)) => Err(format!(
+                    "shm data has {} bytes, size says {size}",
+                    data.len()
+                )),
+                None => Err(format!(
+                    "size says {size} bytes of shm data follow, none do"
+                )),
+                Some(_) => Err(format!("extra data of the wrong kind for {kind:?}")),
+            }
+        }
+        Extra::IpcSem => {
+            let n = match extra {
+                None => 0,
+                Some(ExtraData::Sems(values)) => values.len() as u64,
+                Some(_) => return Err(format!("extra data of the wrong kind for {kind:?}")),
+            };
+            if n != field("nsems") {
+                return Err("Number of semaphores mismatch".to_owned());
+            }
+            Ok(())
+        }
+        Extra::IpcMsg => {
+            let msgs = match extra {
+                None => &[][..],
+                Some(ExtraData::Msgs(msgs)) => msgs.as_slice(),
+                Some(_) => return Err(format!("extra data of the wrong kind for {kind:?}")),
+            };
+            if msgs.len() as u64 != field("qnum") {
+                return Err(format!(
+                    "{} queued messages follow, qnum says {}",
+                    msgs.len(),
+                    field("qnum")
+                ));
+            }
+            for (head, text) in msgs {
+                if (text.len() as u64) < u64::from(head.msize) {
+                    return Err(format!(
+                        "message text has {} bytes, msize says {}",
+                        text.len(),
+                        head.msize
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Extra::GhostContents => match extra {
+            None | Some(ExtraData::Bytes(_)) => Ok(()),
+            Some(_) => Err(format!("extra data of the wrong kind for {kind:?}")),
+        },
+    }
+}
+
 /// Writes an image: its magics, then entries.
 #[derive(Debug)]
 pub struct ImageWriter<W: Write> {
     inner: W,
     desc: &'static ImageDesc,
     index: usize,
+    /// Bytes written so far.
+    offset: u64,
 }
 
 impl<W: Write> ImageWriter<W> {
@@ -613,6 +720,7 @@ impl<W: Write> ImageWriter<W> {
             inner,
             desc,
             index: 0,
+            offset: head.len() as u64,
         })
     }
 
@@ -627,7 +735,7 @@ impl<W: Write> ImageWriter<W> {
         let len = msg.encoded_len();
         let size = u32::try_from(len).map_err(|_| Error::EntryTooLarge {
             index: self.index,
-            offset: 0,
+            offset: self.offset,
             size: len as u64,
             limit: MAX_ENTRY,
         })?;
@@ -642,64 +750,58 @@ impl<W: Write> ImageWriter<W> {
     pub fn write_raw(&mut self, bytes: &[u8]) -> Result<()> {
         self.inner
             .write_all(bytes)
-            .map_err(|e| Error::io(format!("writing entry {}", self.index.saturating_sub(1)), e))
+            .map_err(|e| Error::io(format!("writing entry {}", self.index.saturating_sub(1)), e))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
     }
 
     /// Writes an entry read by [`ImageReader`] or built from JSON, with its
-    /// extra data laid out as the image kind wants.
+    /// extra data laid out as the image kind wants. Data that disagrees
+    /// with the lengths and counts the message gives is refused: the image
+    /// would not read back.
     pub fn write_entry(&mut self, entry: &Entry) -> Result<()> {
-        let index = self.index;
-        let bad = |detail: String| Error::BadExtra {
-            index,
-            offset: 0,
-            detail,
-        };
-        self.write_message(&entry.message)?;
+        let kind = self.desc.extra(self.index);
         let msg = &entry.message;
-        match (self.desc.extra(index), &entry.extra) {
-            (Extra::None, _) | (_, None) => Ok(()),
-            (Extra::GhostContents, _) if field_u64(msg, "chunks") != 0 => Ok(()),
-            (Extra::IpcShm, Some(ExtraData::Bytes(data))) => {
-                let size = field_u64(msg, "size");
-                let Some(data) = usize::try_from(size).ok().and_then(|n| data.get(..n)) else {
-                    return Err(bad(format!(
-                        "shm data has {} bytes, size says {size}",
-                        data.len()
-                    )));
-                };
-                self.write_padded(data, 4)
-            }
-            (Extra::TcpStream, Some(ExtraData::Tcp { inq, outq })) => {
+        if let Err(detail) = check_extra(kind, msg, entry.extra.as_ref()) {
+            return Err(Error::BadExtra {
+                index: self.index,
+                offset: self.offset,
+                detail,
+            });
+        }
+        self.write_message(msg)?;
+        match &entry.extra {
+            None => Ok(()),
+            Some(ExtraData::Bytes(data)) => match kind {
+                Extra::GhostContents if field_u64(msg, "chunks") != 0 => Ok(()),
+                // check_extra made sure there are `size` bytes
+                Extra::IpcShm => {
+                    let size = usize::try_from(field_u64(msg, "size")).unwrap_or(usize::MAX);
+                    self.write_padded(data.get(..size).unwrap_or(data), 4)
+                }
+                _ => self.write_raw(data),
+            },
+            Some(ExtraData::Tcp { inq, outq }) => {
                 self.write_raw(inq)?;
                 self.write_raw(outq)
             }
-            (Extra::IpcSem, Some(ExtraData::Sems(values))) => {
-                if values.len() as u64 != field_u64(msg, "nsems") {
-                    return Err(bad("Number of semaphores mismatch".to_owned()));
-                }
+            Some(ExtraData::Sems(values)) => {
                 let raw: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
                 self.write_padded(&raw, 8)
             }
-            (Extra::IpcMsg, Some(ExtraData::Msgs(msgs))) => {
+            Some(ExtraData::Msgs(msgs)) => {
                 for (head, text) in msgs {
-                    let msize = head.msize;
-                    let Some(text) = text.get(..msize as usize) else {
-                        return Err(bad(format!(
-                            "message text has {} bytes, msize says {msize}",
-                            text.len()
-                        )));
-                    };
                     let mut sized = Vec::new();
                     let len = head.encoded_len() as u32;
                     sized.extend_from_slice(&len.to_ne_bytes());
                     head.encode_raw(&mut sized);
                     self.write_raw(&sized)?;
+                    // check_extra made sure there are `msize` bytes
+                    let text = text.get(..head.msize as usize).unwrap_or(text);
                     self.write_padded(text, 8)?;
                 }
                 Ok(())
             }
-            (_, Some(ExtraData::Bytes(data))) => self.write_raw(data),
-            (k, Some(_)) => Err(bad(format!("extra data of the wrong kind for {k:?}"))),
         }
     }
 

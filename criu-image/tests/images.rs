@@ -347,3 +347,40 @@ fn protobuf_corner_cases_match_the_message_path() {
             .is_err());
     }
 }
+
+#[test]
+fn data_that_disagrees_with_its_entry_is_refused() {
+    // found by the fuzz smoke test: these encoded to images that do not
+    // read back (the reader takes `length` bytes, then the rest as an entry)
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"magic": "SK_QUEUES", "entries": [{"id_for": 9, "length": 1, "extra": "YWJj\n"}]}"#,
+            "3 bytes of queue data follow, length says 1",
+        ),
+        (
+            r#"{"magic": "PIPES_DATA", "entries": [{"pipe_id": 1, "bytes": 14}]}"#,
+            "bytes says 14 bytes of pipe data follow, none do",
+        ),
+        (
+            r#"{"magic": "TCP_STREAM", "entries": [{"inq_len": 1, "inq_seq": 0, "outq_len": 0, "outq_seq": 0, "opt_mask": 0, "snd_wscale": 0, "mss_clamp": 0, "extra": {"inq": "", "outq": ""}}]}"#,
+            "0 bytes of queue follow, inq_len says 1",
+        ),
+        (
+            r#"{"magic": "IPCNS_MSG", "entries": [{"desc": {"key": 0, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 0, "id": 0}, "qbytes": 0, "qnum": 2, "extra": []}]}"#,
+            "0 queued messages follow, qnum says 2",
+        ),
+        (
+            r#"{"magic": "IPCNS_SHM", "entries": [{"desc": {"key": 0, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 0, "id": 0}, "size": 4, "in_pagemaps": true, "extra": "AAAA"}]}"#,
+            "in_pagemaps: no data follows",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = json::encode(text.as_bytes(), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("entry 0 at byte 8: ") && e.contains(want),
+            "{e}"
+        );
+    }
+}
