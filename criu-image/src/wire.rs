@@ -43,6 +43,13 @@ pub(crate) enum Raw<'a> {
     Group,
 }
 
+/// Reads a field key (a varint of at most 32 bits, as protobuf's decoders
+/// require) at `*pos`.
+fn key(buf: &[u8], pos: &mut usize, what: impl Fn() -> String) -> Result<u32, WireError> {
+    let key = varint(buf, pos).ok_or_else(|| invalid(what()))?;
+    u32::try_from(key).map_err(|_| invalid(format!("invalid key value {key}")))
+}
+
 /// Reads a varint at `*pos`.
 pub(crate) fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let mut v: u64 = 0;
@@ -80,9 +87,8 @@ impl<'a> FieldList<'a> {
         };
         let mut pos = 0;
         while pos < buf.len() {
-            let key = varint(buf, &mut pos).ok_or_else(|| invalid("bad field key"))?;
-            let number =
-                u32::try_from(key >> 3).map_err(|_| invalid("field number out of range"))?;
+            let key = key(buf, &mut pos, || "bad field key".to_owned())?;
+            let number = key >> 3;
             if number == 0 {
                 return Err(invalid("field number 0"));
             }
@@ -172,9 +178,9 @@ fn take_len<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], WireError> {
 /// Skips a group's contents up to its end marker, and any groups in it.
 fn skip_group(buf: &[u8], pos: &mut usize, number: u32) -> Result<(), WireError> {
     // the numbers of the groups open here, innermost last
-    let mut open: Vec<u64> = vec![u64::from(number)];
+    let mut open: Vec<u32> = vec![number];
     while let Some(&inner) = open.last() {
-        let key = varint(buf, pos).ok_or_else(|| invalid(format!("group {number}: no end")))?;
+        let key = key(buf, pos, || format!("group {number}: no end"))?;
         let n = key >> 3;
         match key & 7 {
             0 => {
@@ -299,4 +305,23 @@ pub(crate) fn merged<'a>(
 /// The error for a message nested deeper than [`MAX_NESTING`] levels.
 pub(crate) fn nested_too_deep() -> WireError {
     invalid(format!("messages nested deeper than {MAX_NESTING} levels"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_over_32_bits_are_invalid() {
+        // found by fuzzing: prost refuses such a key, the walk skipped it
+        // as an unknown field, so `crit decode` showed what `crit show`
+        // refused
+        let mut buf = vec![0x08, 1];
+        buf.extend_from_slice(&[0xc0, 0xfb, 0xb7, 0xff, 0x50, 0x07]);
+        assert!(FieldList::parse(&buf).is_err());
+        // the largest field number protobuf allows is fine
+        let max = [0xf8, 0xff, 0xff, 0xff, 0x0f, 0x01];
+        let mut list = FieldList::parse(&max).unwrap();
+        assert_eq!(list.sorted()[0].0, (1 << 29) - 1);
+    }
 }
