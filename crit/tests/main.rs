@@ -4,4 +4,5 @@ mod cli;
 mod crafted;
 mod deep;
 mod diff;
+mod fuzz;
 mod golden;

@@ -1,5 +1,6 @@
 //! The image library's integration tests, one binary (modules per area).
 
+mod fuzz;
 mod images;
 
 /// An image with the common magic, `magic` and these raw entry payloads.
