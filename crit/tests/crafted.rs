@@ -4,9 +4,9 @@
 //! varint, as python crit's decoder does), so the data that follows is the
 //! data the JSON says.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use crate::cli::image;
+use crate::cli::{crit, image};
 
 /// A protobuf message built field by field.
 #[derive(Default, Clone)]
@@ -55,18 +55,7 @@ fn desc() -> Pb {
 fn decode(magic: u32, entries: &[&[u8]], after: &[u8]) -> Output {
     let mut img = image(magic, entries);
     img.extend_from_slice(after);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crit"))
-        .arg("decode")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(&img).unwrap();
-    }
-    child.wait_with_output().unwrap()
+    crit(&["decode"], Some(&img))
 }
 
 fn ok(o: &Output) -> String {

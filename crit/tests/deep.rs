@@ -5,7 +5,7 @@
 //! prints), what is beyond them is a clear error, never a stack overflow.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -167,15 +167,7 @@ fn messages_nested_as_deep_as_protobuf_allows_round_trip_and_diff() {
     let d = tempfile::tempdir().unwrap();
     let img = cgroup(MAX_DIRS, b"d");
     for args in [&["decode"][..], &["decode", "--pretty"][..]] {
-        let mut child = crit()
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(&img).unwrap();
-        let o = child.wait_with_output().unwrap();
+        let o = crate::cli::crit(args, Some(&img));
         assert_eq!(
             o.status.code(),
             Some(0),
@@ -246,20 +238,10 @@ fn json_nested_100000_levels_is_an_error() {
     let out = d.path().join("out.img");
     for entry in [&nest, &in_entry] {
         let text = format!("{{\"magic\": \"PSTREE\", \"entries\": [{entry}]}}");
-        let mut child = crit()
-            .arg("encode")
-            .arg("-o")
-            .arg(&out)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        // crit may stop reading at the error: a closed pipe is fine
-        let _ = stdin.write_all(text.as_bytes());
-        drop(stdin);
-        let o = child.wait_with_output().unwrap();
+        let o = crate::cli::crit(
+            &["encode", "-o", out.to_str().unwrap()],
+            Some(text.as_bytes()),
+        );
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(

@@ -588,109 +588,129 @@ impl<R: Read> Iterator for ImageReader<R> {
     }
 }
 
-/// Whether `extra` is the data that an entry `msg` of a kind whose entries
-/// carry `kind` says follows it (as [`ImageReader`] would read it back).
+/// What the fields of an entry say follows it.
+enum Follows {
+    /// Nothing (why, when that is not the kind's rule).
+    Nothing(&'static str),
+    /// `len` bytes (at least `len`, unless `exact`), which `fields` give.
+    Bytes {
+        len: u64,
+        exact: bool,
+        what: &'static str,
+        fields: &'static str,
+    },
+    /// Any bytes, or none (a ghost file's contents).
+    AnyBytes,
+    /// TCP queues of these lengths.
+    Tcp(u64, u64),
+    /// This many semaphore values.
+    Sems(u64),
+    /// This many queued messages.
+    Msgs(u64),
+}
+
+/// Whether `extra` is the data that entry `msg`, of an image whose entries
+/// carry data of kind `kind`, says follows it (as [`ImageReader`] would
+/// read it back).
 fn check_extra(kind: Extra, msg: &DynamicMessage, extra: Option<&ExtraData>) -> Result<(), String> {
     let field = |name: &str| field_u64(msg, name);
-    let bytes = |len: u64, what: &str, fields: &str| match extra {
-        None if len == 0 => Ok(()),
-        Some(ExtraData::Bytes(data)) if data.len() as u64 == len => Ok(()),
-        Some(ExtraData::Bytes(data)) => Err(format!(
-            "{} bytes of {what} follow, {fields} says {len}",
-            data.len()
-        )),
-        None => Err(format!(
-            "{fields} says {len} bytes of {what} follow, none do"
-        )),
-        Some(_) => Err(format!("extra data of the wrong kind for {kind:?}")),
+    let bytes = |len: u64, what, fields| Follows::Bytes {
+        len,
+        exact: true,
+        what,
+        fields,
     };
-    match kind {
-        Extra::None => match extra {
-            None => Ok(()),
-            Some(_) => Err("no data follows entries of this kind".to_owned()),
-        },
+    let follows = match kind {
+        Extra::None => Follows::Nothing(""),
         Extra::PipeData => bytes(field("bytes"), "pipe data", "bytes"),
         Extra::SkQueue => bytes(field("length"), "queue data", "length"),
         Extra::GhostChunk => bytes(field("len"), "chunk data", "len"),
         Extra::BpfmapData => match field("keys_bytes").checked_add(field("values_bytes")) {
             Some(len) => bytes(len, "map data", "keys_bytes + values_bytes"),
-            None => Err("keys_bytes + values_bytes overflows".to_owned()),
+            None => return Err("keys_bytes + values_bytes overflows".to_owned()),
         },
-        Extra::TcpStream => {
-            let (inq, outq) = match extra {
-                None => (0, 0),
-                Some(ExtraData::Tcp { inq, outq }) => (inq.len() as u64, outq.len() as u64),
-                Some(_) => return Err(format!("extra data of the wrong kind for {kind:?}")),
-            };
-            for (len, name) in [(inq, "inq_len"), (outq, "outq_len")] {
-                if len != field(name) {
-                    return Err(format!(
-                        "{len} bytes of queue follow, {name} says {}",
-                        field(name)
-                    ));
-                }
-            }
+        Extra::TcpStream => Follows::Tcp(field("inq_len"), field("outq_len")),
+        Extra::IpcShm if field("in_pagemaps") != 0 => {
+            Follows::Nothing(" (the segment is in_pagemaps)")
+        }
+        Extra::IpcShm => Follows::Bytes {
+            len: field("size"),
+            exact: false,
+            what: "shm data",
+            fields: "size",
+        },
+        Extra::IpcSem => Follows::Sems(field("nsems")),
+        Extra::IpcMsg => Follows::Msgs(field("qnum")),
+        Extra::GhostContents => Follows::AnyBytes,
+    };
+    let disagree = |found: u64, what: &str, fields: &str, said: u64| {
+        Err(format!("{found} {what} follow, {fields} says {said}"))
+    };
+    match (follows, extra) {
+        (Follows::Nothing(_), None) | (Follows::AnyBytes, None | Some(ExtraData::Bytes(_))) => {
             Ok(())
         }
-        Extra::IpcShm if field("in_pagemaps") != 0 => match extra {
-            None => Ok(()),
-            Some(_) => Err("the segment is in_pagemaps: no data follows the entry".to_owned()),
-        },
-        Extra::IpcShm => {
-            let size = field("size");
-            match extra {
-                None if size == 0 => Ok(()),
-                Some(ExtraData::Bytes(data)) if data.len() as u64 >= size => Ok(()),
-                Some(ExtraData::Bytes(data)) => Err(format!(
-                    "shm data has {} bytes, size says {size}",
-                    data.len()
-                )),
-                None => Err(format!(
-                    "size says {size} bytes of shm data follow, none do"
-                )),
-                Some(_) => Err(format!("extra data of the wrong kind for {kind:?}")),
+        (Follows::Nothing(why), Some(_)) => Err(format!("no data follows this entry{why}")),
+        (Follows::Bytes { len: 0, .. }, None) => Ok(()),
+        (
+            Follows::Bytes {
+                len, what, fields, ..
+            },
+            None,
+        ) => disagree(0, &format!("bytes of {what}"), fields, len),
+        (
+            Follows::Bytes {
+                len,
+                exact,
+                what,
+                fields,
+            },
+            Some(ExtraData::Bytes(data)),
+        ) => {
+            let n = data.len() as u64;
+            if n == len || (!exact && n > len) {
+                Ok(())
+            } else {
+                disagree(n, &format!("bytes of {what}"), fields, len)
             }
         }
-        Extra::IpcSem => {
-            let n = match extra {
-                None => 0,
-                Some(ExtraData::Sems(values)) => values.len() as u64,
-                Some(_) => return Err(format!("extra data of the wrong kind for {kind:?}")),
-            };
-            if n != field("nsems") {
-                return Err("Number of semaphores mismatch".to_owned());
-            }
-            Ok(())
+        (Follows::Tcp(inq, outq), None) => check_tcp(&[], &[], inq, outq),
+        (Follows::Tcp(inq_len, outq_len), Some(ExtraData::Tcp { inq, outq })) => {
+            check_tcp(inq, outq, inq_len, outq_len)
         }
-        Extra::IpcMsg => {
-            let msgs = match extra {
-                None => &[][..],
-                Some(ExtraData::Msgs(msgs)) => msgs.as_slice(),
-                Some(_) => return Err(format!("extra data of the wrong kind for {kind:?}")),
-            };
-            if msgs.len() as u64 != field("qnum") {
-                return Err(format!(
-                    "{} queued messages follow, qnum says {}",
-                    msgs.len(),
-                    field("qnum")
-                ));
+        (Follows::Sems(0), None) => Ok(()),
+        (Follows::Sems(n), Some(ExtraData::Sems(values))) if values.len() as u64 == n => Ok(()),
+        // python crit's words
+        (Follows::Sems(_), None | Some(ExtraData::Sems(_))) => {
+            Err("Number of semaphores mismatch".to_owned())
+        }
+        (Follows::Msgs(n), None) => disagree(0, "queued messages", "qnum", n),
+        (Follows::Msgs(n), Some(ExtraData::Msgs(msgs))) => {
+            if msgs.len() as u64 != n {
+                return disagree(msgs.len() as u64, "queued messages", "qnum", n);
             }
             for (head, text) in msgs {
                 if (text.len() as u64) < u64::from(head.msize) {
-                    return Err(format!(
-                        "message text has {} bytes, msize says {}",
-                        text.len(),
-                        head.msize
-                    ));
+                    let n = text.len() as u64;
+                    return disagree(n, "bytes of message text", "msize", head.msize.into());
                 }
             }
             Ok(())
         }
-        Extra::GhostContents => match extra {
-            None | Some(ExtraData::Bytes(_)) => Ok(()),
-            Some(_) => Err(format!("extra data of the wrong kind for {kind:?}")),
-        },
+        (_, Some(_)) => Err(format!("extra data of the wrong kind for {kind:?}")),
     }
+}
+
+fn check_tcp(inq: &[u8], outq: &[u8], inq_len: u64, outq_len: u64) -> Result<(), String> {
+    for (data, len, name) in [(inq, inq_len, "inq_len"), (outq, outq_len, "outq_len")] {
+        if data.len() as u64 != len {
+            return Err(format!(
+                "{} bytes of queue follow, {name} says {len}",
+                data.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Writes an image: its magics, then entries.

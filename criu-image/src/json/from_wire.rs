@@ -82,20 +82,9 @@ fn write_scalar(out: &mut Out<'_>, fi: &FieldInfo, v: &Scalar<'_>, pretty: bool,
     }
 }
 
-/// Writes the fields of a message (wire bytes) into an open object.
+/// Writes the fields of a message (wire bytes), nested `depth` levels
+/// inside the entry (0 for the entry itself), into an open object.
 pub(crate) fn write_fields(
-    out: &mut Out<'_>,
-    obj: &mut Open,
-    info: &MessageInfo,
-    buf: &[u8],
-    pretty: bool,
-    hex: bool,
-) -> Result<(), WireError> {
-    write_nested(out, obj, info, buf, pretty, hex, 0)
-}
-
-/// [`write_fields`] for a message nested `depth` levels inside the entry.
-fn write_nested(
     out: &mut Out<'_>,
     obj: &mut Open,
     info: &MessageInfo,
@@ -135,7 +124,7 @@ fn write_nested(
                 for (_, raw) in group {
                     out.item(&mut arr);
                     let mut o = out.object();
-                    write_nested(
+                    write_fields(
                         out,
                         &mut o,
                         sub,
@@ -197,7 +186,7 @@ fn write_nested(
             let bytes = merged(group, &fi.name)?;
             out.key_json(obj, &fi.json_key);
             let mut o = out.object();
-            write_nested(out, &mut o, sub, &bytes, pretty, hex, depth + 1)?;
+            write_fields(out, &mut o, sub, &bytes, pretty, hex, depth + 1)?;
             out.close(o);
             continue;
         }

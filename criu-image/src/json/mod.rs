@@ -88,9 +88,15 @@ fn write_raw_entry(
     opts: JsonOptions,
 ) -> Result<Vec<u8>> {
     let mut obj = out.object();
-    if let Err(WireError::Invalid(detail)) =
-        from_wire::write_fields(out, &mut obj, raw.message, &raw.payload, opts.pretty, false)
-    {
+    if let Err(WireError::Invalid(detail)) = from_wire::write_fields(
+        out,
+        &mut obj,
+        raw.message,
+        &raw.payload,
+        opts.pretty,
+        false,
+        0,
+    ) {
         return Err(Error::Protobuf {
             index: raw.index,
             offset: raw.offset,

@@ -38,7 +38,7 @@ fn write_fields(
     hex: bool,
 ) -> Result<()> {
     let bytes = msg.encode_to_vec();
-    from_wire::write_fields(out, obj, info, &bytes, pretty, hex).map_err(
+    from_wire::write_fields(out, obj, info, &bytes, pretty, hex, 0).map_err(
         |WireError::Invalid(detail)| Error::JsonShape {
             entry: None,
             path: info.desc.name().to_owned(),
