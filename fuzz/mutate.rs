@@ -77,12 +77,103 @@ const TOKENS: &[&[u8]] = &[
     b", ",
 ];
 
+/// Values a length or count read from a file is tried with.
+const VALUES: &[u64] = &[
+    0,
+    1,
+    0xffff_ffff,
+    1 << 32,
+    (1 << 32) + 1,
+    i64::MAX as u64,
+    1 << 63,
+    u64::MAX - 3,
+    u64::MAX - 1,
+    u64::MAX,
+];
+
+fn varint(mut v: u64, out: &mut Vec<u8>) {
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// The (start, end) of each top-level varint value in a protobuf message.
+fn varint_values(msg: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let read = |pos: &mut usize| -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = *msg.get(*pos)?;
+            *pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    while pos < msg.len() {
+        let Some(key) = read(&mut pos) else { break };
+        let start = pos;
+        match key & 7 {
+            0 => {
+                if read(&mut pos).is_none() {
+                    break;
+                }
+                out.push((start, pos));
+            }
+            1 => pos += 8,
+            5 => pos += 4,
+            2 => match read(&mut pos) {
+                Some(len) => pos = pos.saturating_add(len as usize),
+                None => break,
+            },
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Sets an integer field of one entry to a value from [`VALUES`], fixing
+/// the entry's size: how a crafted length or count reaches the code that
+/// reads the data after an entry.
+fn edit_field(rng: &mut Rng, v: &mut Vec<u8>) {
+    let fields = size_fields(v);
+    if fields.is_empty() {
+        return;
+    }
+    let f = *rng.pick(&fields);
+    let size = u32::from_ne_bytes([v[f], v[f + 1], v[f + 2], v[f + 3]]) as usize;
+    let Some(payload) = v.get(f + 4..f + 4 + size) else {
+        return;
+    };
+    let values = varint_values(payload);
+    if values.is_empty() {
+        return;
+    }
+    let (start, end) = *rng.pick(&values);
+    let mut new = Vec::new();
+    varint(*rng.pick(VALUES), &mut new);
+    let (start, end) = (f + 4 + start, f + 4 + end);
+    let new_size = size - (end - start) + new.len();
+    v.splice(start..end, new);
+    v[f..f + 4].copy_from_slice(&(new_size as u32).to_ne_bytes());
+}
+
 /// One mutant of `input`; `others` are spliced from.
 pub fn mutate(rng: &mut Rng, input: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
     let mut v = input.to_vec();
     for _ in 0..1 + rng.below(3) {
         let at = if v.is_empty() { 0 } else { rng.below(v.len()) };
-        match rng.below(8) {
+        match rng.below(10) {
+            7 | 8 => edit_field(rng, &mut v),
             0 if !v.is_empty() => v[at] ^= 1 << rng.below(8),
             1 if !v.is_empty() => v[at] = *rng.pick(BYTES),
             2 => v.truncate(at),

@@ -206,7 +206,7 @@ pub fn qp_decode(text: &[u8]) -> Vec<u8> {
 
 /// python's `int(text, 0)`: optional sign, then decimal (no leading zeros),
 /// `0x`, `0o` or `0b`, with `_` between digits; blanks around are allowed.
-pub fn parse_int(text: &str) -> Option<i128> {
+pub(crate) fn parse_int(text: &str) -> Option<i128> {
     let t = text.trim();
     let (neg, t) = match t.as_bytes().first() {
         Some(b'-') => (true, &t[1..]),

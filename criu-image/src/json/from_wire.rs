@@ -104,8 +104,12 @@ pub(crate) fn write_fields(
     let mut i = 0;
     while i < fs.len() {
         let number = fs[i].0;
-        let group = wire::occurrences(&fs[i..], number);
-        i += group.len();
+        let mut j = i + 1;
+        while j < fs.len() && fs[j].0 == number {
+            j += 1;
+        }
+        let group = &fs[i..j];
+        i = j;
         let Some(fi) = info.field(number) else {
             continue; // unknown field: python crit does not show it either
         };
