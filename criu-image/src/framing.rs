@@ -252,7 +252,7 @@ impl<R: Read> ImageReader<R> {
     pub fn new(inner: R) -> Result<Self> {
         let mut r = ImageReader {
             inner,
-            desc: &registry::IMAGES[0],
+            desc: &registry::INVENTORY,
             offset: 0,
             index: 0,
             done: false,

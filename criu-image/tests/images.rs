@@ -7,6 +7,7 @@ use criu_image::pb;
 use criu_image::registry::by_name;
 use criu_image::schema::schema;
 use criu_image::{ImageReader, ImageWriter};
+use prost::Message as _;
 
 use crate::image;
 
@@ -380,6 +381,84 @@ fn data_that_disagrees_with_its_entry_is_refused() {
             .to_string();
         assert!(
             e.starts_with("entry 0 at byte 8: ") && e.contains(want),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn typed_reads() {
+    let task = pb::PstreeEntry {
+        pid: 7,
+        ppid: 1,
+        pgid: 7,
+        sid: 1,
+        threads: vec![7, 8],
+    };
+    let img = Img::new("PSTREE").msg(&task).msg(&task).bytes();
+    let mut r = ImageReader::new(img.as_slice()).unwrap();
+    let all: Vec<_> = r
+        .entries_as::<pb::PstreeEntry>()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (all[1].index, all[1].offset),
+        (1, 8 + 4 + task.encoded_len() as u64)
+    );
+    assert_eq!(all[1].message, task);
+
+    // the wrong type, with where
+    let mut r = ImageReader::new(img.as_slice()).unwrap();
+    let e = r.next_as::<pb::CoreEntry>().unwrap().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "entry 0 at byte 8 is a pstree_entry, not a core_entry"
+    );
+    assert!(
+        r.next_as::<pb::PstreeEntry>().is_none(),
+        "reading stops at an error"
+    );
+
+    // a missing required field (sid), nested ones by path, as the other paths
+    let img = image(0x5027_3030, &[&[0x08, 1, 0x10, 0, 0x18, 1]]);
+    let e = ImageReader::new(img.as_slice())
+        .unwrap()
+        .next_as::<pb::PstreeEntry>()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "entry 0 at byte 8: cannot decode pstree_entry: required field sid is missing"
+    );
+    let mm = pb::MmEntry {
+        vmas: vec![pb::VmaEntry::default()],
+        ..Default::default()
+    };
+    let mut bytes = mm.encode_to_vec();
+    // drop the vma's last field (fd, field 8)
+    let vma = pb::VmaEntry::default().encode_to_vec();
+    assert_eq!(&vma[vma.len() - 2..], [0x40, 0]);
+    let at = bytes.len() - 2;
+    bytes.truncate(at);
+    let len_at = bytes.len() - vma.len() + 1;
+    bytes[len_at] -= 2;
+    let img = image(0x5749_2820, &[&bytes]);
+    for e in [
+        ImageReader::new(img.as_slice())
+            .unwrap()
+            .next_as::<pb::MmEntry>()
+            .unwrap()
+            .unwrap_err(),
+        ImageReader::new(img.as_slice())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err(),
+    ] {
+        assert!(
+            e.to_string()
+                .ends_with("required field vmas[0].fd is missing"),
             "{e}"
         );
     }
