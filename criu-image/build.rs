@@ -101,6 +101,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut cfg = prost_build::Config::new();
     cfg.out_dir(&out);
+    // `prost::Name` for every message: typed reads check the entry's type
+    cfg.enable_type_names();
     cfg.compile_fds(bytes_fds)?;
     Ok(())
 }

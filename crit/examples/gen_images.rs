@@ -1,4 +1,4 @@
-//! Writes large synthetic images with the crit library, for benchmarks:
+//! Writes large synthetic images with the image library, for benchmarks:
 //!
 //! ```text
 //! cargo run --release --example gen_images -- pagemap 200000 pagemap-1.img
@@ -8,9 +8,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 
-use crit::pb;
-use crit::registry::by_name;
-use crit::ImageWriter;
+use criu_image::{pb, registry, ImageWriter};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -21,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = BufWriter::new(File::create(out)?);
     match kind.as_str() {
         "pagemap" => {
-            let mut w = ImageWriter::new(file, by_name("PAGEMAP").ok_or("no PAGEMAP")?)?;
+            let mut w = ImageWriter::new(file, &registry::PAGEMAP)?;
             w.write_message(&pb::PagemapHead { pages_id: 1 })?;
             for i in 0..n {
                 w.write_message(&pb::PagemapEntry {
@@ -57,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 mm_saved_auxv: vec![33, 0x7fff_0000_0000, 6, 4096, 0, 0],
                 ..Default::default()
             };
-            let mut w = ImageWriter::new(file, by_name("MM").ok_or("no MM")?)?;
+            let mut w = ImageWriter::new(file, &registry::MM)?;
             w.write_message(&mm)?;
             w.finish()?;
         }

@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
+use criu_image::json::{self, JsonOptions};
+use criu_image::ImageReader;
 
-use crit::json::{self, JsonOptions};
-use crit::ImageReader;
+use crit::diff::{self, JsonOut, Text};
+use crit::explore::{self, View};
 
 #[derive(Parser, Debug)]
 #[command(name = "crit", about = "CRiu Image Tool", version)]
@@ -108,8 +110,6 @@ fn exit_code(e: &anyhow::Error) -> i32 {
     let broken_pipe = e.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<crit::Error>()
-                .is_some_and(crit::Error::is_broken_pipe)
     });
     if broken_pipe {
         return 0;
@@ -148,17 +148,18 @@ fn run(cli: Cli) -> Result<i32> {
             same_program,
             color,
         } => {
-            let opts = crit::diff::Options {
+            let opts = diff::Options {
                 ignore,
                 same_program,
             };
-            // diff(1)'s exit status: 0 same, 1 different, 2 trouble
-            Ok(crit::diff::cli_main(&a, &b, &opts, json, &color))
+            Ok(diff_main(&a, &b, &opts, json, &color))
         }
         Cmd::X { dir, what } => {
-            let text = crit::explore::explore(&dir, &what)
+            let view: View = what.parse().map_err(anyhow::Error::msg)?;
+            let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            explore::explore(&dir, view, &mut out)
                 .with_context(|| format!("exploring {}", dir.display()))?;
-            io::stdout().lock().write_all(text.as_bytes())?;
+            out.flush()?;
             Ok(0)
         }
     }
@@ -238,15 +239,8 @@ fn with_output(
 
 fn decode(input: Option<&Path>, output: Option<&Path>, opts: JsonOptions) -> Result<()> {
     let what = name(input);
-    let reader = ImageReader::new(BufReader::with_capacity(1 << 16, open_in(input)?)).map_err(
-        |e| match e {
-            // python crit's message for raw images, as scripts expect it
-            crit::Error::UnknownMagic { .. } => {
-                anyhow::anyhow!("{e}").context(format!("decoding {what}"))
-            }
-            e => anyhow::Error::new(e).context(format!("decoding {what}")),
-        },
-    )?;
+    let reader = ImageReader::new(BufReader::with_capacity(1 << 16, open_in(input)?))
+        .with_context(|| format!("decoding {what}"))?;
     with_output(output, true, |w| {
         json::decode(reader, w, opts).with_context(|| format!("decoding {what}"))?;
         Ok(())
@@ -271,4 +265,33 @@ fn info(input: &Path) -> Result<()> {
         .with_context(|| format!("reading {}", input.display()))?;
     io::stdout().lock().write_all(info.to_json().as_bytes())?;
     Ok(())
+}
+
+/// `crit diff`: runs a diff to stdout (text, or JSON with `json`) and
+/// returns diff(1)'s exit status: 0 same, 1 different, 2 trouble. `color`
+/// is `always`, `never` or `auto` (color when stdout is a terminal and
+/// `NO_COLOR` is not set). A closed stdout (`crit diff A B | head -1`)
+/// ends the diff with status 1: output is only written for differences.
+fn diff_main(a: &Path, b: &Path, opts: &diff::Options, json: bool, color: &str) -> i32 {
+    let stdout = io::stdout();
+    let color = match color {
+        "always" => true,
+        "never" => false,
+        _ => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    };
+    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let err = io::stderr();
+    let res = if json {
+        diff::diff(a, b, opts, &mut JsonOut::new(out, err.lock(), a, b))
+    } else {
+        diff::diff(a, b, opts, &mut Text::new(out, err.lock(), a, b, color))
+    };
+    match res {
+        Ok(summary) => summary.exit_code(),
+        Err(e) if e.is_broken_pipe() => 1,
+        Err(e) => {
+            eprintln!("crit diff: {}", crit::error::chain(&e));
+            2
+        }
+    }
 }

@@ -6,7 +6,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-fn crit(args: &[&str], stdin: Option<&[u8]>) -> Output {
+/// Runs crit with `args`, feeding it `stdin` (a closed pipe it stopped
+/// reading is fine).
+pub(crate) fn crit(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_crit"));
     cmd.args(args)
         .stdin(if stdin.is_some() {
@@ -19,7 +21,7 @@ fn crit(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
         use std::io::Write;
-        child.stdin.take().unwrap().write_all(input).unwrap();
+        let _ = child.stdin.take().unwrap().write_all(input);
     }
     child.wait_with_output().unwrap()
 }
@@ -370,4 +372,26 @@ fn usage_errors_exit_like_python_crit() {
     assert_eq!(crit(&["decode", "--bogus"], None).status.code(), Some(2));
     assert_eq!(crit(&["x", ".", "nope"], None).status.code(), Some(2));
     assert_eq!(crit(&["--version"], None).status.code(), Some(0));
+}
+
+#[test]
+fn each_cause_is_printed_once() {
+    // issue 7, defect 7: an error that printed its source and also returned
+    // it as its source made `{:#}` print the OS error twice
+    let d = tmpdir();
+    fs::create_dir(d.path().join("pstree.img")).unwrap();
+    let dir = d.path().to_str().unwrap();
+    let img = d.path().join("pstree.img");
+    let img = img.to_str().unwrap();
+    for args in [
+        &["decode", "-i", img][..],
+        &["info", img][..],
+        &["x", dir, "ps"][..],
+    ] {
+        let o = crit(args, None);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.matches("Is a directory").count(), 1, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+    }
 }

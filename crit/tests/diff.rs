@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crit::json::{self, JsonOptions};
-use crit::ImageReader;
+use criu_image::json::{self, JsonOptions};
+use criu_image::ImageReader;
 use serde_json::{json, Value};
 
 fn fixtures() -> PathBuf {

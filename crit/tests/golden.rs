@@ -6,8 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crit::json::{self, JsonOptions};
-use crit::ImageReader;
+use criu_image::json::{self, JsonOptions};
+use criu_image::ImageReader;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
@@ -23,7 +23,7 @@ fn cases() -> Vec<PathBuf> {
     v
 }
 
-fn decode(img: &[u8], pretty: bool) -> Result<Vec<u8>, crit::Error> {
+fn decode(img: &[u8], pretty: bool) -> Result<Vec<u8>, criu_image::Error> {
     json::decode(
         ImageReader::new(img)?,
         Vec::new(),
@@ -53,11 +53,11 @@ fn images_match_python_crit() {
             let want_plain = expected.join(format!("{file}.json"));
             if !want_plain.exists() {
                 assert!(
-                    crit::registry::is_raw_file(&file),
+                    criu_image::registry::is_raw_file(&file),
                     "{label}: no expected output"
                 );
                 match ImageReader::new(bytes.as_slice()) {
-                    Err(crit::Error::UnknownMagic { .. }) => {}
+                    Err(criu_image::Error::UnknownMagic { .. }) => {}
                     other => failures.push(format!(
                         "{label}: raw image should be refused, got {other:?}"
                     )),
@@ -111,11 +111,12 @@ fn images_match_python_crit() {
             }
             checked += 1;
             let want = fs::read_to_string(want).unwrap();
-            match crit::explore::explore(&case, what) {
-                Ok(got) if got == want => {}
-                Ok(got) => failures.push(format!(
+            let mut got = Vec::new();
+            match crit::explore::explore(&case, what.parse().unwrap(), &mut got) {
+                Ok(()) if got == want.as_bytes() => {}
+                Ok(()) => failures.push(format!(
                     "x {what} {name}: {}",
-                    first_diff(got.as_bytes(), want.as_bytes())
+                    first_diff(&got, want.as_bytes())
                 )),
                 Err(e) => failures.push(format!("x {what} {name}: {e}")),
             }

@@ -1,6 +1,8 @@
 //! crit's integration tests, one binary (modules per area).
 
 mod cli;
+mod crafted;
+mod deep;
 mod diff;
+mod fuzz;
 mod golden;
-mod images;

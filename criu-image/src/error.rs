@@ -1,5 +1,10 @@
 //! The crate's error type. Every variant says where the problem is: a byte
 //! offset in the image, an entry index, a JSON position or field path.
+//!
+//! Each error prints one line of its own. The one that wraps an I/O error
+//! ([`Error::Io`]) does not repeat it: the I/O error is its
+//! [`source`](std::error::Error::source), so print the chain (anyhow's
+//! `{:#}` does) to see both.
 
 use std::io;
 
@@ -8,7 +13,7 @@ use std::io;
 #[non_exhaustive]
 pub enum Error {
     /// An I/O error while reading or writing.
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io {
         /// What was being done.
         context: String,
@@ -68,6 +73,18 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A typed read asked for another message than the entry holds.
+    #[error("entry {index} at byte {offset} is a {found}, not a {wanted}")]
+    WrongMessage {
+        /// Entry index.
+        index: usize,
+        /// Byte offset of the entry's size field.
+        offset: u64,
+        /// The entry's message type.
+        found: String,
+        /// The type asked for.
+        wanted: String,
+    },
     /// The data after an entry does not fit what the entry says.
     #[error("entry {index} at byte {offset}: {detail}")]
     BadExtra {
@@ -107,7 +124,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An [`Error::Io`] saying what was being done.
-    pub fn io(context: impl Into<String>, source: io::Error) -> Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Error {
         Error::Io {
             context: context.into(),
             source,

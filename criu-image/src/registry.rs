@@ -42,9 +42,15 @@ pub enum Extra {
     IpcMsg,
     /// `size` bytes padded to 4, unless `in_pagemaps` (ipc_shm_entry).
     IpcShm,
+    /// The file's contents, to the end of the image, unless `chunks`
+    /// (ghost_file_entry); then ghost_chunk_entry entries follow.
+    GhostContents,
+    /// `len` bytes of the file at `off` (ghost_chunk_entry).
+    GhostChunk,
 }
 
-/// How an image's entries are laid out.
+/// How an image's entries are laid out: which message each entry is, and
+/// what follows it. [`ImageDesc::message`] and [`ImageDesc::extra`] read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// Every entry is `message`, followed by `extra`.
@@ -54,11 +60,18 @@ pub enum Layout {
         /// What follows each entry.
         extra: Extra,
     },
-    /// A pagemap_head, then pagemap_entry messages.
-    Pagemap,
-    /// A ghost_file_entry; then ghost_chunk_entry + data for each chunk, or
-    /// (without chunks) the file contents up to the end.
-    GhostFile,
+    /// Entry 0 is `head` followed by `head_extra`; every later entry is
+    /// `message` followed by `extra` (pagemap, ghost files).
+    Headed {
+        /// Protobuf message name of entry 0.
+        head: &'static str,
+        /// What follows entry 0.
+        head_extra: Extra,
+        /// Protobuf message name of the later entries.
+        message: &'static str,
+        /// What follows each later entry.
+        extra: Extra,
+    },
     /// A magic CRIU defines that no protobuf image uses (kerndat cache,
     /// image-format markers).
     NotAnImage,
@@ -134,10 +147,16 @@ pub const PSTREE: ImageDesc = pb("PSTREE", 0x5027_3030, "pstree", "pstree_entry"
 /// The FDINFO image kind.
 pub const FDINFO: ImageDesc = pb("FDINFO", 0x5621_3732, "fdinfo-%u", "fdinfo_entry");
 
-/// The PAGEMAP image kind.
+/// The PAGEMAP image kind: a pagemap_head, then the pagemap_entry of each
+/// run of pages (criu/pagemap.c).
 pub const PAGEMAP: ImageDesc = layout(
     pb("PAGEMAP", 0x5608_4025, "pagemap-%lu", ""),
-    Layout::Pagemap,
+    Layout::Headed {
+        head: "pagemap_head",
+        head_extra: Extra::None,
+        message: "pagemap_entry",
+        extra: Extra::None,
+    },
 );
 
 /// The CORE image kind.
@@ -243,10 +262,17 @@ pub const REMAP_FPATH: ImageDesc = pb(
     "remap_file_path_entry",
 );
 
-/// The GHOST_FILE image kind.
+/// The GHOST_FILE image kind: a ghost_file_entry; then the file contents
+/// up to the end, or (with `chunks`) a ghost_chunk_entry and its data for
+/// each chunk (criu/files-reg.c).
 pub const GHOST_FILE: ImageDesc = layout(
     pb("GHOST_FILE", 0x5258_3605, "ghost-file-%x", ""),
-    Layout::GhostFile,
+    Layout::Headed {
+        head: "ghost_file_entry",
+        head_extra: Extra::GhostContents,
+        message: "ghost_chunk_entry",
+        extra: Extra::GhostChunk,
+    },
 );
 
 /// The TCP_STREAM image kind.
@@ -542,6 +568,28 @@ pub static RAW_FILES: &[&str] = &[
 pub const PAGES_FILE: &str = "pages-%u";
 
 impl ImageDesc {
+    /// The protobuf message (its full name in the schema) of entry `index`;
+    /// `None` for kinds that are not protobuf images.
+    pub fn message(&self, index: usize) -> Option<&'static str> {
+        match self.layout {
+            Layout::Entries { message, .. } => Some(message),
+            Layout::Headed { head, .. } if index == 0 => Some(head),
+            Layout::Headed { message, .. } => Some(message),
+            Layout::NotAnImage => None,
+        }
+    }
+
+    /// What follows entry `index` in the file. Reading, writing and the
+    /// JSON conversion all ask here.
+    pub fn extra(&self, index: usize) -> Extra {
+        match self.layout {
+            Layout::Entries { extra, .. } => extra,
+            Layout::Headed { head_extra, .. } if index == 0 => head_extra,
+            Layout::Headed { extra, .. } => extra,
+            Layout::NotAnImage => Extra::None,
+        }
+    }
+
     /// CRIU's file name for an image of this kind: the pattern with its
     /// conversion (if any) replaced by `id` (in hex for `%x`), and `.img`
     /// after it except for service images (`stats-dump`, `irmap-cache`),

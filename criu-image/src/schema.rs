@@ -11,6 +11,8 @@ use std::sync::LazyLock;
 
 use prost_reflect::{DescriptorPool, FieldDescriptor, Kind, MessageDescriptor};
 
+use crate::registry::ImageDesc;
+
 static DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/criu-bytes.bin"));
 
 /// A field's options as build.rs found them.
@@ -85,14 +87,16 @@ pub struct FieldInfo {
     pub fmt: FieldFmt,
     /// The field's name (cached from the descriptor).
     pub name: String,
-    /// The name as a JSON key, quoted and escaped.
-    pub json_key: Vec<u8>,
+    /// The name as a JSON key, quoted (protobuf names are identifiers:
+    /// nothing to escape).
+    pub(crate) json_key: Vec<u8>,
     /// The field's type (cached from the descriptor).
     pub kind: Kind,
     /// The field is repeated.
     pub list: bool,
-    /// For message fields: the index of the message's info in the schema.
-    pub sub: Option<usize>,
+    /// For message fields: the index of the message's info in the schema
+    /// ([`Schema::sub`]).
+    pub(crate) sub: Option<usize>,
 }
 
 /// A message's fields, in declaration order and by number.
@@ -162,8 +166,7 @@ impl Schema {
                     Kind::Message(m) => index.get(m.full_name()).copied(),
                     _ => None,
                 };
-                let mut json_key = Vec::new();
-                crate::json::out::Out::new(&mut json_key, false, 0).str(field.name().as_bytes());
+                let json_key = format!("\"{}\"", field.name()).into_bytes();
                 fields.push(FieldInfo {
                     json_key,
                     name: field.name().to_owned(),
@@ -202,6 +205,12 @@ impl Schema {
     /// A message by its full name, e.g. `mm_entry`.
     pub fn message(&self, name: &str) -> Option<&MessageInfo> {
         self.by_name.get(name).and_then(|&i| self.messages.get(i))
+    }
+
+    /// The message type of entry `index` of an image of kind `desc` (see
+    /// [`ImageDesc::message`]).
+    pub fn entry(&self, desc: &ImageDesc, index: usize) -> Option<&MessageInfo> {
+        desc.message(index).and_then(|name| self.message(name))
     }
 
     /// The info of a field's message type.

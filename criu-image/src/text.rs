@@ -1,6 +1,7 @@
 //! Byte-to-text encodings that python crit uses in its JSON: MIME base64
 //! (`base64.encodebytes`) and quoted-printable (`binascii.b2a_qp`), written
-//! here so the output matches byte for byte, with strict decoders.
+//! here so the output matches byte for byte, with strict decoders; and
+//! python's integer syntax.
 
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -203,9 +204,59 @@ pub fn qp_decode(text: &[u8]) -> Vec<u8> {
     out
 }
 
+/// python's `int(text, 0)`: optional sign, then decimal (no leading zeros),
+/// `0x`, `0o` or `0b`, with `_` between digits; blanks around are allowed.
+pub(crate) fn parse_int(text: &str) -> Option<i128> {
+    let t = text.trim();
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let lower = t.to_ascii_lowercase();
+    let (radix, digits) = if let Some(d) = lower.strip_prefix("0x") {
+        (16, d.strip_prefix('_').unwrap_or(d))
+    } else if let Some(d) = lower.strip_prefix("0o") {
+        (8, d.strip_prefix('_').unwrap_or(d))
+    } else if let Some(d) = lower.strip_prefix("0b") {
+        (2, d.strip_prefix('_').unwrap_or(d))
+    } else {
+        if lower.len() > 1
+            && lower.starts_with('0')
+            && lower.bytes().any(|c| c != b'0' && c != b'_')
+        {
+            return None;
+        }
+        (10, lower.as_str())
+    };
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
+    {
+        return None;
+    }
+    let clean: String = digits.chars().filter(|&c| c != '_').collect();
+    let v = i128::from_str_radix(&clean, radix).ok()?;
+    Some(if neg { -v } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ints_like_python() {
+        assert_eq!(parse_int("0x1f"), Some(31));
+        assert_eq!(parse_int(" 31 "), Some(31));
+        assert_eq!(parse_int("-0x10"), Some(-16));
+        assert_eq!(parse_int("1_000"), Some(1000));
+        assert_eq!(parse_int("0"), Some(0));
+        assert_eq!(parse_int("00"), Some(0));
+        assert_eq!(parse_int("010"), None);
+        assert_eq!(parse_int("0xg"), None);
+        assert_eq!(parse_int(""), None);
+    }
 
     #[test]
     fn mime_lines() {

@@ -1,22 +1,23 @@
-//! Any bytes through registry, framing and both JSON paths: no panic, and an
-//! image that decodes re-encodes to JSON that decodes to the same text.
+//! Any bytes as an image: see `checks::decode_any`. Half the mutations are
+//! libFuzzer's, half `mutate::mutate` (the smoke test's), which knows
+//! where entry sizes and integer fields are.
 #![no_main]
 
-use criu_image::json::{self, JsonOptions};
-use criu_image::ImageReader;
-use libfuzzer_sys::fuzz_target;
+#[path = "../checks.rs"]
+#[allow(dead_code)] // each target runs one of the checks
+mod checks;
+#[path = "../mutate.rs"]
+mod mutate;
 
-fuzz_target!(|data: &[u8]| {
-    for pretty in [false, true] {
-        let Ok(r) = ImageReader::new(data) else { return };
-        let Ok(text) = json::decode(r, Vec::new(), JsonOptions { pretty, nopl: false }) else {
-            continue;
-        };
-        // what decodes must encode, and decode again to the same text
-        let img = json::encode(text.as_slice(), Vec::new()).expect("decoded JSON encodes");
-        let again = json::decode(ImageReader::new(img.as_slice()).expect("magic"), Vec::new(), JsonOptions { pretty, nopl: false })
-            .expect("re-encoded image decodes");
-        assert_eq!(text, again);
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::decode_any(data));
+
+libfuzzer_sys::fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    if seed % 2 == 0 {
+        return libfuzzer_sys::fuzzer_mutate(data, size, max_size);
     }
-    let _ = ImageReader::new(data).map(|r| r.count());
+    let mut rng = mutate::Rng(u64::from(seed));
+    let m = mutate::mutate(&mut rng, &data[..size], &[]);
+    let n = m.len().min(max_size);
+    data[..n].copy_from_slice(&m[..n]);
+    n
 });

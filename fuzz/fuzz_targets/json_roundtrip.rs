@@ -1,15 +1,23 @@
-//! Any text through the JSON reader and encoder: no panic; whatever encodes
-//! decodes, and encodes again to the same bytes.
+//! Any text as JSON: see `checks::json_roundtrip`. Half the mutations are
+//! libFuzzer's, half `mutate::mutate` (the smoke test's), which knows
+//! where entry sizes and integer fields are.
 #![no_main]
 
-use criu_image::json::{self, JsonOptions};
-use criu_image::ImageReader;
-use libfuzzer_sys::fuzz_target;
+#[path = "../checks.rs"]
+#[allow(dead_code)] // each target runs one of the checks
+mod checks;
+#[path = "../mutate.rs"]
+mod mutate;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(img) = json::encode(data, Vec::new()) else { return };
-    let text = json::decode(ImageReader::new(img.as_slice()).expect("magic"), Vec::new(), JsonOptions::default())
-        .expect("encoded image decodes");
-    let again = json::encode(text.as_slice(), Vec::new()).expect("decoded JSON encodes");
-    assert_eq!(img, again);
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::json_roundtrip(data));
+
+libfuzzer_sys::fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+    if seed % 2 == 0 {
+        return libfuzzer_sys::fuzzer_mutate(data, size, max_size);
+    }
+    let mut rng = mutate::Rng(u64::from(seed));
+    let m = mutate::mutate(&mut rng, &data[..size], &[]);
+    let n = m.len().min(max_size);
+    data[..n].copy_from_slice(&m[..n]);
+    n
 });

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::json::parse::Json;
+use criu_image::json::Json;
 
 /// How the elements of one list are matched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

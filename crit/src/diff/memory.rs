@@ -17,19 +17,16 @@ use std::fs::File;
 use std::io::{self, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use prost_reflect::{DynamicMessage, ReflectMessage as _, Value};
+use criu_image::flags::{self, PE_PARENT, PE_PRESENT};
+use criu_image::json::Json;
+use criu_image::{pb, registry, ImageReader};
 
 use super::tree::Walk;
 use super::{Fail, Step, What};
 use crate::error::Error;
-use crate::framing::ImageReader;
-use crate::json::opts;
-use crate::json::parse::Json;
 
 /// Bytes in a page (CRIU's PAGE_SIZE on the architectures it dumps).
 pub const PAGE: u64 = 4096;
-const PE_PARENT: u32 = 1 << 0;
-const PE_PRESENT: u32 = 1 << 2;
 /// Pages compared per read.
 const CHUNK_PAGES: u64 = 64;
 
@@ -62,49 +59,32 @@ struct Pages {
     offset: u64,
 }
 
-fn field(m: &DynamicMessage, name: &str) -> Option<Value> {
-    let f = m.descriptor().get_field_by_name(name)?;
-    m.has_field(&f).then(|| m.get_field(&f).into_owned())
-}
-
-fn uint(m: &DynamicMessage, name: &str) -> Option<u64> {
-    match field(m, name)? {
-        Value::U64(v) => Some(v),
-        Value::U32(v) => Some(u64::from(v)),
-        Value::Bool(b) => Some(u64::from(b)),
-        _ => None,
-    }
-}
-
-fn invalid(index: usize, offset: u64, detail: String) -> Error {
-    Error::BadExtra {
-        index,
-        offset,
-        detail,
-    }
-}
-
 impl Side {
+    /// A problem with entry `index` at `offset` of this side's pagemap.
+    fn invalid(&self, index: usize, offset: u64, detail: String) -> Error {
+        Error::Dump {
+            path: self.path.clone(),
+            detail: format!("entry {index} at byte {offset}: {detail}"),
+        }
+    }
+
     /// The next entry with pages, as a segment.
     fn next_seg(&mut self) -> Result<Option<Seg>, Error> {
         loop {
-            let Some(entry) = self.entries.next() else {
+            let Some(entry) = self.entries.next_as::<pb::PagemapEntry>() else {
                 return Ok(None);
             };
             let e = entry?;
             let m = &e.message;
-            let vaddr = uint(m, "vaddr").unwrap_or(0);
-            let nr = uint(m, "nr_pages")
-                .or_else(|| uint(m, "compat_nr_pages"))
-                .unwrap_or(0);
-            let mut flags = uint(m, "flags").map_or(0, |f| f as u32);
-            if uint(m, "in_parent") == Some(1) {
-                flags |= PE_PARENT;
-            } else if field(m, "flags").is_none() {
-                flags = PE_PRESENT;
-            }
+            let vaddr = m.vaddr;
+            let nr = m.nr_pages.unwrap_or(u64::from(m.compat_nr_pages));
+            let flags = match (m.in_parent, m.flags) {
+                (Some(true), f) => f.unwrap_or(0) | PE_PARENT,
+                (_, Some(f)) => f,
+                (_, None) => PE_PRESENT,
+            };
             if vaddr % PAGE != 0 {
-                return Err(invalid(
+                return Err(self.invalid(
                     e.index,
                     e.offset,
                     format!("vaddr {vaddr:#x} is not page aligned"),
@@ -114,14 +94,14 @@ impl Side {
                 .checked_mul(PAGE)
                 .and_then(|len| vaddr.checked_add(len))
                 .ok_or_else(|| {
-                    invalid(
+                    self.invalid(
                         e.index,
                         e.offset,
                         format!("{nr} pages from {vaddr:#x} overflow the address space"),
                     )
                 })?;
             if vaddr < self.prev_end {
-                return Err(invalid(
+                return Err(self.invalid(
                     e.index,
                     e.offset,
                     format!(
@@ -168,9 +148,9 @@ impl Side {
 
 impl Pages {
     fn open(path: PathBuf) -> Result<Pages, Error> {
-        let file = File::open(&path).map_err(|e| {
-            let what = format!("opening {} (page contents not compared)", path.display());
-            Error::io(what, e)
+        let file = File::open(&path).map_err(|source| Error::Io {
+            context: format!("opening {} (page contents not compared)", path.display()),
+            source,
         })?;
         Ok(Pages {
             path,
@@ -179,54 +159,55 @@ impl Pages {
         })
     }
 
+    fn io(&self, what: &str) -> impl Fn(io::Error) -> Error {
+        let context = format!("{what} {}", self.path.display());
+        move |source| Error::Io {
+            context: context.clone(),
+            source,
+        }
+    }
+
     fn skip(&mut self, bytes: u64) -> Result<(), Error> {
         let to = self.offset.saturating_add(bytes);
         let delta = i64::try_from(bytes).map_err(|_| {
-            Error::io(
-                format!("seeking in {}", self.path.display()),
-                io::Error::new(io::ErrorKind::InvalidInput, "skip too large"),
-            )
+            self.io("seeking in")(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "skip too large",
+            ))
         })?;
         self.file
             .seek(SeekFrom::Current(delta))
-            .map_err(|e| Error::io(format!("seeking in {}", self.path.display()), e))?;
+            .map_err(self.io("seeking in"))?;
         self.offset = to;
         Ok(())
     }
 
     fn read(&mut self, buf: &mut [u8]) -> Result<(), Error> {
-        let got = crate::framing::read_full(&mut self.file, buf).map_err(|e| {
-            Error::io(
-                format!("reading {} at byte {}", self.path.display(), self.offset),
-                e,
-            )
-        })?;
+        let what = format!("reading at byte {} of", self.offset);
+        let got = super::read_full(&mut self.file, buf).map_err(self.io(&what))?;
+        let at = self.offset.saturating_add(got as u64);
         if got < buf.len() {
-            return Err(Error::Truncated {
-                offset: self.offset + got as u64,
+            return Err(Error::Image(criu_image::Error::Truncated {
+                offset: at,
                 expected: "page data the pagemap points to",
                 needed: buf.len() as u64,
                 found: got as u64,
-            });
+            }));
         }
-        self.offset += got as u64;
+        self.offset = at;
         Ok(())
     }
 
     /// Data the pagemap did not account for, or that it wanted beyond the end.
     fn check_end(&self) -> Result<(), Error> {
-        let len = self
-            .file
-            .metadata()
-            .map_err(|e| Error::io(format!("reading {}", self.path.display()), e))?
-            .len();
+        let len = self.file.metadata().map_err(self.io("reading"))?.len();
         if self.offset > len {
-            return Err(Error::Truncated {
+            return Err(Error::Image(criu_image::Error::Truncated {
                 offset: len,
                 expected: "page data the pagemap points to",
                 needed: self.offset - len,
                 found: 0,
-            });
+            }));
         }
         Ok(())
     }
@@ -289,10 +270,7 @@ impl Runs {
 }
 
 fn flag_names(f: u32) -> String {
-    match opts::flag_table("pmap.flags") {
-        Some(t) => opts::flags_to_string(u64::from(f), t),
-        None => format!("{f:#x}"),
-    }
+    flags::to_string(u64::from(f), flags::PMAP_FLAGS)
 }
 
 fn summary(pages: u64, flags: u32) -> Json {
@@ -305,22 +283,32 @@ fn summary(pages: u64, flags: u32) -> Json {
 /// Opens a pagemap and reads its head.
 fn open_side(path: &Path) -> Step<(Side, Json, Option<u64>)> {
     let input = |e: Error| Fail::Input(path.to_path_buf(), e);
-    let f =
-        File::open(path).map_err(|e| input(Error::io(format!("opening {}", path.display()), e)))?;
-    let mut entries = ImageReader::new(BufReader::with_capacity(1 << 16, f)).map_err(input)?;
+    let f = File::open(path).map_err(|source| {
+        input(Error::Io {
+            context: format!("opening {}", path.display()),
+            source,
+        })
+    })?;
+    let mut entries =
+        ImageReader::new(BufReader::with_capacity(1 << 16, f)).map_err(|e| input(e.into()))?;
     let desc = entries.desc();
     let head = match entries.next() {
-        Some(e) => e.map_err(input)?,
+        Some(e) => e.map_err(|e| input(e.into()))?,
         None => {
-            return Err(input(Error::Truncated {
-                offset: 8,
+            return Err(input(Error::Image(criu_image::Error::Truncated {
+                offset: entries.offset(),
                 expected: "a pagemap_head entry",
                 needed: 4,
                 found: 0,
-            }))
+            })))
         }
     };
-    let head_json = super::tree::entry_json(desc, &head).map_err(input)?;
+    let head_json = super::tree::entry_json(desc, &head).map_err(|e| input(e.into()))?;
+    let pages_id = head
+        .message
+        .transcode_to::<pb::PagemapHead>()
+        .ok()
+        .map(|h| h.pages_id);
     let side = Side {
         path: path.to_path_buf(),
         entries,
@@ -328,7 +316,7 @@ fn open_side(path: &Path) -> Step<(Side, Json, Option<u64>)> {
         cur: None,
         prev_end: 0,
     };
-    Ok((side, head_json, uint(&head.message, "pages_id")))
+    Ok((side, head_json, pages_id.map(u64::from)))
 }
 
 /// Opens `pages-<id>.img` in `dir`. A missing pages file is reported (once,
@@ -343,7 +331,7 @@ fn open_pages(
     let Some(id) = id else {
         return Ok(None);
     };
-    let p = dir.join(format!("pages-{id}.img"));
+    let p = dir.join(registry::pages_file_name(id));
     match Pages::open(p.clone()) {
         Ok(pages) => Ok(Some(pages)),
         Err(e) => {
@@ -363,7 +351,7 @@ fn open_pages(
 pub fn diff(w: &mut Walk<'_>, (a, dir_a): (&Path, &Path), (b, dir_b): (&Path, &Path)) -> Step<()> {
     let (mut sa, ha, id_a) = open_side(a)?;
     let (mut sb, hb, id_b) = open_side(b)?;
-    let info = crate::schema::schema().message("pagemap_head");
+    let info = criu_image::schema::schema().message("pagemap_head");
     w.value("", info, &ha, &hb).map_err(Fail::Output)?;
     if w.filter.path(w.file, "memory") {
         return Ok(());

@@ -25,11 +25,12 @@
 //!
 //! ```
 //! use crit::diff::{self, Collect, Options};
+//! use criu_image::{pb, registry, ImageWriter};
 //! # let dir = tempfile::tempdir()?;
-//! # let write = |name: &str, pid: u32| -> crit::Result<()> {
-//! #     let f = std::fs::File::create(dir.path().join(name)).unwrap();
-//! #     let mut w = crit::ImageWriter::new(f, crit::registry::by_name("PSTREE").unwrap())?;
-//! #     w.write_message(&crit::pb::PstreeEntry { pid, ppid: 0, pgid: pid, sid: pid, threads: vec![pid] })?;
+//! # let write = |name: &str, pid: u32| -> Result<(), Box<dyn std::error::Error>> {
+//! #     let f = std::fs::File::create(dir.path().join(name))?;
+//! #     let mut w = ImageWriter::new(f, &registry::PSTREE)?;
+//! #     w.write_message(&pb::PstreeEntry { pid, ppid: 0, pgid: pid, sid: pid, threads: vec![pid] })?;
 //! #     w.finish()?;
 //! #     Ok(())
 //! # };
@@ -52,13 +53,13 @@ pub mod tree;
 
 use std::cmp::Ordering;
 use std::fs::{self, File};
-use std::io::{self, BufReader, BufWriter, IsTerminal as _, Read};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use criu_image::json::Json;
+use criu_image::{registry, ImageReader};
+
 use crate::error::{Error, Result};
-use crate::framing::ImageReader;
-use crate::json::parse::Json;
-use crate::registry::{self, Layout};
 pub use filter::{Filter, SAME_PROGRAM};
 pub use render::{Collect, JsonOut, Sink, Text};
 use tree::Walk;
@@ -154,7 +155,12 @@ pub type Step<T> = std::result::Result<T, Fail>;
 /// the same name in a directory, and sends the differences to `sink`.
 pub fn diff(a: &Path, b: &Path, opts: &Options, sink: &mut dyn Sink) -> Result<Summary> {
     let filter = Filter::new(&opts.ignore, opts.same_program);
-    let meta = |p: &Path| fs::metadata(p).map_err(|e| Error::io(p.display().to_string(), e));
+    let meta = |p: &Path| {
+        fs::metadata(p).map_err(|source| Error::Io {
+            context: p.display().to_string(),
+            source,
+        })
+    };
     let (ma, mb) = (meta(a)?, meta(b)?);
     let mut summary = Summary::default();
     let mut run = Run {
@@ -272,10 +278,14 @@ impl Run<'_> {
 /// The regular files of a directory (following symlinks), in natural order;
 /// subdirectories (such as a `parent` link of incremental dumps) are left out.
 fn list(dir: &Path) -> Result<Vec<String>> {
-    let rd = fs::read_dir(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    let io = |source| Error::Io {
+        context: dir.display().to_string(),
+        source,
+    };
+    let rd = fs::read_dir(dir).map_err(io)?;
     let mut names = Vec::new();
     for entry in rd {
-        let entry = entry.map_err(|e| Error::io(dir.display().to_string(), e))?;
+        let entry = entry.map_err(io)?;
         let path = entry.path();
         if fs::metadata(&path).is_ok_and(|m| m.is_file()) {
             names.push(entry.file_name().to_string_lossy().into_owned());
@@ -318,8 +328,11 @@ pub fn natural(x: &str, y: &str) -> Ordering {
 }
 
 fn open_image(path: &Path) -> Result<ImageReader<BufReader<File>>> {
-    let f = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-    ImageReader::new(BufReader::with_capacity(1 << 16, f))
+    let f = File::open(path).map_err(|source| Error::Io {
+        context: format!("opening {}", path.display()),
+        source,
+    })?;
+    Ok(ImageReader::new(BufReader::with_capacity(1 << 16, f))?)
 }
 
 fn compare_file(w: &mut Walk<'_>, a: &Path, b: &Path, name: &str) -> Step<()> {
@@ -355,15 +368,15 @@ fn compare_file(w: &mut Walk<'_>, a: &Path, b: &Path, name: &str) -> Step<()> {
             )
             .map_err(Fail::Output);
     }
-    if da.layout == Layout::Pagemap {
+    if *da == registry::PAGEMAP {
         drop((ra, rb));
         return memory::diff(w, (a, parent(a)), (b, parent(b)));
     }
     let read = |r: ImageReader<BufReader<File>>, p: &Path| -> Step<Vec<Json>> {
         let desc = r.desc();
         r.map(|e| e.and_then(|e| tree::entry_json(desc, &e)))
-            .collect::<Result<Vec<_>>>()
-            .map_err(input(p))
+            .collect::<criu_image::Result<Vec<_>>>()
+            .map_err(|e| input(p)(e.into()))
     };
     let (la, lb) = (read(ra, a)?, read(rb, b)?);
     w.entries(da, &la, &lb).map_err(Fail::Output)
@@ -371,26 +384,29 @@ fn compare_file(w: &mut Walk<'_>, a: &Path, b: &Path, name: &str) -> Step<()> {
 
 /// The file does not start with a magic crit knows (or is too short to).
 fn not_image(e: &Error) -> bool {
+    use criu_image::Error as E;
     matches!(
         e,
-        Error::UnknownMagic { .. }
-            | Error::NotAnImage { .. }
-            | Error::Truncated { offset: 0..=4, .. }
+        Error::Image(
+            E::UnknownMagic { .. } | E::NotAnImage { .. } | E::Truncated { offset: 0..=4, .. }
+        )
     )
 }
 
 /// Compares two files that are not images, byte for byte, streaming.
 fn compare_bytes(w: &mut Walk<'_>, a: &Path, b: &Path) -> Step<()> {
+    let io = |p: &Path, what: &str| {
+        let (p, what) = (p.to_path_buf(), what.to_owned());
+        move |source| {
+            let context = format!("{what} {}", p.display());
+            Fail::Input(p, Error::Io { context, source })
+        }
+    };
     let open = |p: &Path| -> Step<(File, u64)> {
-        let f = File::open(p).map_err(|e| {
-            Fail::Input(
-                p.to_path_buf(),
-                Error::io(format!("opening {}", p.display()), e),
-            )
-        })?;
+        let f = File::open(p).map_err(io(p, "opening"))?;
         let len = f
             .metadata()
-            .map_err(|e| Fail::Input(p.to_path_buf(), Error::io("reading metadata", e)))?
+            .map_err(io(p, "reading the metadata of"))?
             .len();
         Ok((f, len))
     };
@@ -399,8 +415,8 @@ fn compare_bytes(w: &mut Walk<'_>, a: &Path, b: &Path) -> Step<()> {
         let mut ba = vec![0u8; 1 << 16];
         let mut bb = vec![0u8; 1 << 16];
         loop {
-            let na = read_full(&mut fa, &mut ba).map_err(|e| Fail::Input(a.to_path_buf(), e))?;
-            let nb = read_full(&mut fb, &mut bb).map_err(|e| Fail::Input(b.to_path_buf(), e))?;
+            let na = read_full(&mut fa, &mut ba).map_err(io(a, "reading"))?;
+            let nb = read_full(&mut fb, &mut bb).map_err(io(b, "reading"))?;
             if ba[..na] != bb[..nb] {
                 break false;
             }
@@ -416,46 +432,18 @@ fn compare_bytes(w: &mut Walk<'_>, a: &Path, b: &Path) -> Step<()> {
         .map_err(Fail::Output)
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> Result<usize> {
+/// Reads until `buf` is full or the input ends; returns how much was read.
+fn read_full(f: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match f.read(&mut buf[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io("reading", e)),
+            Err(e) => return Err(e),
         }
     }
     Ok(got)
-}
-
-/// `crit diff`: runs a diff to stdout (text, or JSON with `json`) and
-/// returns the exit status: 0 same, 1 different, 2 trouble. `color` is
-/// `always`, `never` or `auto` (color when stdout is a terminal and
-/// `NO_COLOR` is not set). A closed stdout (`crit diff A B | head -1`)
-/// ends the diff with status 1: output is only written for differences.
-pub fn cli_main(a: &Path, b: &Path, opts: &Options, json: bool, color: &str) -> i32 {
-    let stdout = io::stdout();
-    let color = match color {
-        "always" => true,
-        "never" => false,
-        _ => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-    };
-    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let err = io::stderr();
-    let res = if json {
-        diff(a, b, opts, &mut JsonOut::new(out, err.lock(), a, b))
-    } else {
-        diff(a, b, opts, &mut Text::new(out, err.lock(), a, b, color))
-    };
-    match res {
-        Ok(summary) => summary.exit_code(),
-        Err(e) if e.is_broken_pipe() => 1,
-        Err(e) => {
-            eprintln!("crit diff: {e}");
-            2
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use criu_image::json::Json;
+
 use super::{Change, Summary, What};
-use crate::error::{Error, Result};
-use crate::json::out::Out;
-use crate::json::parse::Json;
+use crate::error::{chain, Error, Result};
 
 /// Where differences go, in the order they are found.
 pub trait Sink {
@@ -64,44 +64,17 @@ fn bare(s: &[u8]) -> bool {
 
 /// One-line JSON, as python's `json.dumps` writes it.
 pub fn compact(v: &Json) -> String {
-    let mut buf = Vec::new();
-    let mut out = Out::new(&mut buf, false, 0);
-    write_json(&mut out, v);
-    String::from_utf8_lossy(&buf).into_owned()
+    v.to_string()
 }
 
-fn write_json(out: &mut Out<'_>, v: &Json) {
-    match v {
-        Json::Null => out.raw(b"null"),
-        Json::Bool(b) => out.bool(*b),
-        Json::Int(n) => out.raw(n.to_string().as_bytes()),
-        Json::BigInt(s) => out.raw(s.as_bytes()),
-        Json::Float(f) => out.raw(format!("{f:?}").as_bytes()),
-        Json::Str(s) => out.str(s),
-        Json::Arr(items) => {
-            let mut a = out.array();
-            for i in items {
-                out.item(&mut a);
-                write_json(out, i);
-            }
-            out.close(a);
-        }
-        Json::Obj(members) => {
-            let mut o = out.object();
-            for (k, m) in members {
-                out.item(&mut o);
-                out.str(k);
-                out.raw(b": ");
-                write_json(out, m);
-            }
-            out.close(o);
-        }
-    }
+/// A string as a JSON value.
+fn string(s: &str) -> Json {
+    Json::Str(s.as_bytes().to_vec())
 }
 
 /// `file: error`, or just the error when it names the file already.
 pub fn trouble_text(file: &Path, e: &Error) -> String {
-    let text = e.to_string();
+    let text = chain(e);
     let name = file.display().to_string();
     if text.contains(&name) {
         text
@@ -110,8 +83,11 @@ pub fn trouble_text(file: &Path, e: &Error) -> String {
     }
 }
 
-fn io(e: std::io::Error) -> Error {
-    Error::io("writing the diff", e)
+fn io(source: std::io::Error) -> Error {
+    Error::Io {
+        context: "writing the diff".to_owned(),
+        source,
+    }
 }
 
 const RED: &str = "\x1b[31m";
@@ -247,79 +223,53 @@ impl<W: Write, E: Write> JsonOut<W, E> {
             return Ok(());
         }
         self.started = true;
-        let mut buf = Vec::new();
-        let mut out = Out::new(&mut buf, false, 0);
-        out.raw(b"{\"a\": ");
-        out.str(self.a.as_bytes());
-        out.raw(b", \"b\": ");
-        out.str(self.b.as_bytes());
-        out.raw(b", \"differences\": [");
-        self.out.write_all(&buf).map_err(io)
+        let (a, b) = (string(&self.a), string(&self.b));
+        write!(self.out, "{{\"a\": {a}, \"b\": {b}, \"differences\": [").map_err(io)
     }
 }
 
 impl<W: Write, E: Write> Sink for JsonOut<W, E> {
     fn change(&mut self, c: &Change) -> Result<()> {
         self.start()?;
-        let mut buf = Vec::new();
-        if !self.first {
-            buf.push(b',');
-        }
-        self.first = false;
-        buf.push(b'\n');
-        let mut out = Out::new(&mut buf, false, 0);
-        let mut o = out.object();
-        out.key(&mut o, "file");
-        out.str(c.file.as_bytes());
+        let mut o: Vec<(Vec<u8>, Json)> = Vec::new();
+        let mut put = |k: &str, v: Json| o.push((k.as_bytes().to_vec(), v));
+        put("file", string(&c.file));
         if !c.path.is_empty() {
-            out.key(&mut o, "path");
-            out.str(c.path.as_bytes());
+            put("path", string(&c.path));
         }
-        out.key(&mut o, "kind");
-        let kind: &[u8] = match c.what {
-            What::OnlyInA => b"only_in_a",
-            What::OnlyInB => b"only_in_b",
-            What::Changed { .. } => b"changed",
-            What::Added(_) => b"added",
-            What::Removed(_) => b"removed",
-            What::Pages(_) | What::Bytes { .. } => b"contents",
+        let kind = match c.what {
+            What::OnlyInA => "only_in_a",
+            What::OnlyInB => "only_in_b",
+            What::Changed { .. } => "changed",
+            What::Added(_) => "added",
+            What::Removed(_) => "removed",
+            What::Pages(_) | What::Bytes { .. } => "contents",
         };
-        out.str(kind);
+        put("kind", string(kind));
         if let Some((start, end)) = c.range {
-            out.key(&mut o, "start");
-            out.str(format!("{start:#x}").as_bytes());
-            out.key(&mut o, "end");
-            out.str(format!("{end:#x}").as_bytes());
+            put("start", string(&format!("{start:#x}")));
+            put("end", string(&format!("{end:#x}")));
         }
         match &c.what {
             What::Changed { a, b } => {
-                out.key(&mut o, "a");
-                write_json(&mut out, a);
-                out.key(&mut o, "b");
-                write_json(&mut out, b);
+                put("a", a.clone());
+                put("b", b.clone());
             }
-            What::Added(Some(v)) => {
-                out.key(&mut o, "b");
-                write_json(&mut out, v);
-            }
-            What::Removed(Some(v)) => {
-                out.key(&mut o, "a");
-                write_json(&mut out, v);
-            }
-            What::Pages(n) => {
-                out.key(&mut o, "pages");
-                out.int(*n);
-            }
+            What::Added(Some(v)) => put("b", v.clone()),
+            What::Removed(Some(v)) => put("a", v.clone()),
+            What::Pages(n) => put("pages", Json::Int(i128::from(*n))),
             What::Bytes { a, b } => {
-                out.key(&mut o, "size_a");
-                out.int(*a);
-                out.key(&mut o, "size_b");
-                out.int(*b);
+                put("size_a", Json::Int(i128::from(*a)));
+                put("size_b", Json::Int(i128::from(*b)));
             }
             _ => {}
         }
-        out.close(o);
-        self.out.write_all(&buf).map_err(io)
+        let sep = if std::mem::take(&mut self.first) {
+            ""
+        } else {
+            ","
+        };
+        write!(self.out, "{sep}\n{}", Json::Obj(o)).map_err(io)
     }
 
     fn trouble(&mut self, file: &Path, e: &Error) -> Result<()> {
@@ -331,22 +281,10 @@ impl<W: Write, E: Write> Sink for JsonOut<W, E> {
 
     fn finish(&mut self, summary: &Summary) -> Result<()> {
         self.start()?;
-        let mut buf = Vec::new();
-        if !self.first {
-            buf.push(b'\n');
-        }
-        let mut out = Out::new(&mut buf, false, 0);
-        out.raw(b"], \"errors\": [");
-        for (i, e) in self.errors.iter().enumerate() {
-            if i > 0 {
-                out.raw(b", ");
-            }
-            out.str(e.as_bytes());
-        }
-        out.raw(b"], \"same\": ");
-        out.bool(summary.differences == 0 && summary.troubles == 0);
-        out.raw(b"}\n");
-        self.out.write_all(&buf).map_err(io)?;
+        let end = if self.first { "" } else { "\n" };
+        let errors = Json::Arr(self.errors.iter().map(|e| string(e)).collect());
+        let same = summary.differences == 0 && summary.troubles == 0;
+        writeln!(self.out, "{end}], \"errors\": {errors}, \"same\": {same}}}").map_err(io)?;
         self.out.flush().map_err(io)
     }
 }

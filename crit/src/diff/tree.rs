@@ -9,16 +9,15 @@
 
 use std::collections::BTreeMap;
 
+use criu_image::json::{self, Json, JsonOptions};
+use criu_image::schema::{schema, MessageInfo};
+use criu_image::{Entry, ExtraData, ImageDesc};
+
 use super::filter::Filter;
 use super::keys::{self, Ident, Key, Part};
 use super::render::Sink;
 use super::{Change, What};
 use crate::error::Result;
-use crate::framing::{Entry, ExtraData};
-use crate::json::parse::{Json, Parser};
-use crate::json::{self, JsonOptions};
-use crate::registry::ImageDesc;
-use crate::schema::{schema, MessageInfo};
 
 /// Reports differences found in one file.
 pub struct Walk<'a> {
@@ -57,30 +56,88 @@ impl Walk<'_> {
         a: &Json,
         b: &Json,
     ) -> Result<()> {
-        if a == b || self.filter.path(self.file, path) {
-            return Ok(());
-        }
-        match (a, b) {
-            (Json::Obj(ma), Json::Obj(mb)) => self.object(path, info, ma, mb),
-            (Json::Arr(la), Json::Arr(lb)) => self.list(path, Key::Position, None, la, lb),
-            _ => self.emit(
-                path,
-                What::Changed {
-                    a: a.clone(),
-                    b: b.clone(),
-                },
-                None,
-            ),
-        }
+        self.run(Job::Value {
+            path: path.to_owned(),
+            info,
+            a,
+            b,
+        })
     }
 
-    fn object(
+    /// Compares two lists whose elements are matched by `key`.
+    pub fn list(
         &mut self,
         path: &str,
+        key: Key,
         info: Option<&MessageInfo>,
-        ma: &[(Vec<u8>, Json)],
-        mb: &[(Vec<u8>, Json)],
+        la: &[Json],
+        lb: &[Json],
     ) -> Result<()> {
+        self.run(Job::List {
+            path: path.to_owned(),
+            key,
+            info,
+            la,
+            lb,
+        })
+    }
+
+    /// Walks the two trees depth first, in order, with a stack of what is
+    /// left to compare instead of recursion: a job's parts are pushed in
+    /// reverse, so the first is done (with everything under it) first.
+    fn run<'j>(&mut self, first: Job<'j>) -> Result<()> {
+        let mut todo = vec![first];
+        let mut parts = Vec::new();
+        while let Some(job) = todo.pop() {
+            match job {
+                Job::Emit { path, what } => self.emit(&path, what, None)?,
+                Job::Value { path, info, a, b } => {
+                    if a == b || self.filter.path(self.file, &path) {
+                        continue;
+                    }
+                    match (a, b) {
+                        (Json::Obj(ma), Json::Obj(mb)) => {
+                            self.object(&path, info, ma, mb, &mut parts)
+                        }
+                        (Json::Arr(la), Json::Arr(lb)) => parts.push(Job::List {
+                            path,
+                            key: Key::Position,
+                            info: None,
+                            la,
+                            lb,
+                        }),
+                        _ => self.emit(
+                            &path,
+                            What::Changed {
+                                a: a.clone(),
+                                b: b.clone(),
+                            },
+                            None,
+                        )?,
+                    }
+                }
+                Job::List {
+                    path,
+                    key,
+                    info,
+                    la,
+                    lb,
+                } => list(&path, key, info, la, lb, &mut parts),
+            }
+            todo.extend(parts.drain(..).rev());
+        }
+        Ok(())
+    }
+
+    /// The parts of comparing two objects, in order.
+    fn object<'j>(
+        &self,
+        path: &str,
+        info: Option<&'j MessageInfo>,
+        ma: &'j [(Vec<u8>, Json)],
+        mb: &'j [(Vec<u8>, Json)],
+        parts: &mut Vec<Job<'j>>,
+    ) {
         // members in A's order, then those only B has; in field order when
         // the message is known (`extra` and unknown names last)
         let mut names: Vec<&[u8]> = ma.iter().map(|(k, _)| k.as_slice()).collect();
@@ -112,54 +169,31 @@ impl Walk<'_> {
                         Some(&text),
                         sub_info.map(|i| i.desc.full_name()),
                     );
-                    self.list(&sub, key, sub_info, la, lb)?;
+                    parts.push(Job::List {
+                        path: sub,
+                        key,
+                        info: sub_info,
+                        la,
+                        lb,
+                    });
                 }
-                (Some(a), Some(b)) => self.value(&sub, sub_info, a, b)?,
-                (Some(a), None) => self.emit(&sub, What::Removed(Some(a.clone())), None)?,
-                (None, Some(b)) => self.emit(&sub, What::Added(Some(b.clone())), None)?,
+                (Some(a), Some(b)) => parts.push(Job::Value {
+                    path: sub,
+                    info: sub_info,
+                    a,
+                    b,
+                }),
+                (Some(a), None) => parts.push(Job::Emit {
+                    path: sub,
+                    what: What::Removed(Some(a.clone())),
+                }),
+                (None, Some(b)) => parts.push(Job::Emit {
+                    path: sub,
+                    what: What::Added(Some(b.clone())),
+                }),
                 (None, None) => {}
             }
         }
-        Ok(())
-    }
-
-    /// Compares two lists whose elements are matched by `key`.
-    pub fn list(
-        &mut self,
-        path: &str,
-        key: Key,
-        info: Option<&MessageInfo>,
-        la: &[Json],
-        lb: &[Json],
-    ) -> Result<()> {
-        type Pair<'j> = (Option<(Ident, &'j Json)>, Option<(Ident, &'j Json)>);
-        let mut all: BTreeMap<(Vec<Part>, usize), Pair<'_>> = BTreeMap::new();
-        for (id, v) in keys::idents(key, la) {
-            let k = (id.parts.clone(), id.nth);
-            all.entry(k).or_default().0 = Some((id, v));
-        }
-        for (id, v) in keys::idents(key, lb) {
-            let k = (id.parts.clone(), id.nth);
-            all.entry(k).or_default().1 = Some((id, v));
-        }
-        let set = key == Key::Set;
-        for (_, pair) in all {
-            match pair {
-                (Some((id, a)), Some((_, b))) => {
-                    self.value(&format!("{path}{}", id.segment()), info, a, b)?;
-                }
-                (Some((id, a)), None) => {
-                    let v = (!set).then(|| a.clone());
-                    self.emit(&format!("{path}{}", id.segment()), What::Removed(v), None)?;
-                }
-                (None, Some((id, b))) => {
-                    let v = (!set).then(|| b.clone());
-                    self.emit(&format!("{path}{}", id.segment()), What::Added(v), None)?;
-                }
-                (None, None) => {}
-            }
-        }
-        Ok(())
     }
 
     /// Compares the entries of two images of kind `desc`. An image of one
@@ -168,25 +202,86 @@ impl Walk<'_> {
     pub fn entries(&mut self, desc: &ImageDesc, la: &[Json], lb: &[Json]) -> Result<()> {
         // images whose entry 0 has a type of its own (ghost files): the head is
         // compared at the top, the others as a list
-        let split = json::entry_message(desc, 0).map(|i| i.desc.full_name().to_owned())
-            != json::entry_message(desc, 1).map(|i| i.desc.full_name().to_owned());
+        let split = desc.message(0) != desc.message(1);
         if split {
-            let h0 = json::entry_message(desc, 0);
+            let h0 = schema().entry(desc, 0);
             match (la.first(), lb.first()) {
                 (Some(a), Some(b)) => self.value("", h0, a, b)?,
                 (Some(a), None) => self.emit("", What::Removed(Some(a.clone())), None)?,
                 (None, Some(b)) => self.emit("", What::Added(Some(b.clone())), None)?,
                 (None, None) => {}
             }
-            let info = json::entry_message(desc, 1);
+            let info = schema().entry(desc, 1);
             let key = keys::key_for(None, None, info.map(|i| i.desc.full_name()));
             return self.list("", key, info, tail(la), tail(lb));
         }
-        let info = json::entry_message(desc, 0);
+        let info = schema().entry(desc, 0);
         let key = keys::key_for(None, None, info.map(|i| i.desc.full_name()));
         match (la, lb) {
             ([a], [b]) if key == Key::Position => self.value("", info, a, b),
             _ => self.list("", key, info, la, lb),
+        }
+    }
+}
+
+/// What is left to compare.
+enum Job<'j> {
+    /// Two values at a path.
+    Value {
+        path: String,
+        info: Option<&'j MessageInfo>,
+        a: &'j Json,
+        b: &'j Json,
+    },
+    /// Two lists whose elements are matched by `key`.
+    List {
+        path: String,
+        key: Key,
+        info: Option<&'j MessageInfo>,
+        la: &'j [Json],
+        lb: &'j [Json],
+    },
+    /// A difference found on the way.
+    Emit { path: String, what: What },
+}
+
+/// The parts of comparing two lists, in identity order.
+fn list<'j>(
+    path: &str,
+    key: Key,
+    info: Option<&'j MessageInfo>,
+    la: &'j [Json],
+    lb: &'j [Json],
+    parts: &mut Vec<Job<'j>>,
+) {
+    type Pair<'j> = (Option<(Ident, &'j Json)>, Option<(Ident, &'j Json)>);
+    let mut all: BTreeMap<(Vec<Part>, usize), Pair<'_>> = BTreeMap::new();
+    for (id, v) in keys::idents(key, la) {
+        let k = (id.parts.clone(), id.nth);
+        all.entry(k).or_default().0 = Some((id, v));
+    }
+    for (id, v) in keys::idents(key, lb) {
+        let k = (id.parts.clone(), id.nth);
+        all.entry(k).or_default().1 = Some((id, v));
+    }
+    let set = key == Key::Set;
+    for (_, pair) in all {
+        match pair {
+            (Some((id, a)), Some((_, b))) => parts.push(Job::Value {
+                path: format!("{path}{}", id.segment()),
+                info,
+                a,
+                b,
+            }),
+            (Some((id, a)), None) => parts.push(Job::Emit {
+                path: format!("{path}{}", id.segment()),
+                what: What::Removed((!set).then(|| a.clone())),
+            }),
+            (None, Some((id, b))) => parts.push(Job::Emit {
+                path: format!("{path}{}", id.segment()),
+                what: What::Added((!set).then(|| b.clone())),
+            }),
+            (None, None) => {}
         }
     }
 }
@@ -210,18 +305,16 @@ fn join(path: &str, name: &str) -> String {
 
 /// An entry as `crit show` shows it, with its data (`extra`) summarised:
 /// short data as a string of its bytes, longer data by size and hash.
-pub fn entry_json(desc: &ImageDesc, entry: &Entry) -> Result<Json> {
-    let mut buf = Vec::new();
+pub fn entry_json(desc: &ImageDesc, entry: &Entry) -> criu_image::Result<Json> {
     let opts = JsonOptions {
         pretty: true,
         nopl: true,
     };
-    json::entry_to_json(&mut buf, desc, entry, opts, 0)?;
-    let mut v = Parser::new(buf.as_slice()).value()?;
+    let mut v = json::entry_to_value(desc, entry, opts)?;
     if let Json::Obj(members) = &mut v {
         members.retain(|(k, _)| k != b"extra");
         if let Some(x) = &entry.extra {
-            members.push((b"extra".to_vec(), extra_json(x)?));
+            members.push((b"extra".to_vec(), extra_json(x)));
         }
     }
     Ok(v)
@@ -241,29 +334,26 @@ fn bytes_json(b: &[u8]) -> Json {
     Json::Str(format!("<{} bytes, fnv1a {hash:016x}>", b.len()).into_bytes())
 }
 
-fn extra_json(x: &ExtraData) -> Result<Json> {
-    Ok(match x {
+fn extra_json(x: &ExtraData) -> Json {
+    match x {
         ExtraData::Bytes(b) => bytes_json(b),
         ExtraData::Tcp { inq, outq } => Json::Obj(vec![
             (b"inq".to_vec(), bytes_json(inq)),
             (b"outq".to_vec(), bytes_json(outq)),
         ]),
         ExtraData::Sems(v) => Json::Arr(v.iter().map(|&s| Json::Int(i128::from(s))).collect()),
-        ExtraData::Msgs(msgs) => {
-            let mut items = Vec::with_capacity(msgs.len());
-            if let Some(info) = schema().message("ipc_msg") {
-                for (head, text) in msgs {
-                    let mut buf = Vec::new();
-                    let mut out = crate::json::out::Out::new(&mut buf, false, 0);
-                    crate::json::to_json::write_message(&mut out, info, head, false, false)?;
-                    let mut h = Parser::new(buf.as_slice()).value()?;
-                    if let Json::Obj(m) = &mut h {
-                        m.push((b"text".to_vec(), bytes_json(text)));
-                    }
-                    items.push(h);
-                }
-            }
-            Json::Arr(items)
-        }
-    })
+        // each queued message as its header, as `crit show` prints it,
+        // with its text
+        ExtraData::Msgs(msgs) => Json::Arr(
+            msgs.iter()
+                .map(|(head, text)| {
+                    Json::Obj(vec![
+                        (b"mtype".to_vec(), Json::Int(i128::from(head.mtype))),
+                        (b"msize".to_vec(), Json::Int(i128::from(head.msize))),
+                        (b"text".to_vec(), bytes_json(text)),
+                    ])
+                })
+                .collect(),
+        ),
+    }
 }

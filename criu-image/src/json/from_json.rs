@@ -9,12 +9,13 @@ use prost_reflect::{DynamicMessage, Kind, Value};
 use super::opts;
 use super::parse::Json;
 use crate::error::{Error, Result};
+use crate::flags;
 use crate::schema::{schema, DevFmt, FieldInfo, MessageInfo};
-use crate::text::{base64_decode, qp_decode};
+use crate::text::{base64_decode, parse_int, qp_decode};
 
 /// Where a value sits, for error messages.
 #[derive(Debug, Default)]
-pub struct Path(Vec<String>);
+pub(crate) struct Path(Vec<String>);
 
 impl Path {
     fn push(&mut self, s: impl Into<String>) {
@@ -26,7 +27,7 @@ impl Path {
     }
 
     /// The error for the current path.
-    pub fn err(&self, detail: impl Into<String>) -> Error {
+    pub(crate) fn err(&self, detail: impl Into<String>) -> Error {
         let mut p = String::new();
         for part in &self.0 {
             if !part.starts_with('[') && !p.is_empty() {
@@ -43,7 +44,7 @@ impl Path {
 }
 
 /// Builds a message of type `info` from a JSON object.
-pub fn message(info: &MessageInfo, v: &Json, path: &mut Path) -> Result<DynamicMessage> {
+pub(crate) fn message(info: &MessageInfo, v: &Json, path: &mut Path) -> Result<DynamicMessage> {
     let Json::Obj(members) = v else {
         return Err(path.err(format!(
             "expected an object for {}, found {}",
@@ -189,8 +190,8 @@ fn integer(fi: &FieldInfo, v: &Json, path: &Path) -> Result<i128> {
                     .map(i128::from)
                     .map_err(|e| path.err(e));
             }
-            if let Some(table) = fi.fmt.flags.as_deref().and_then(opts::flag_table) {
-                return opts::flags_from_string(text, table)
+            if let Some(table) = fi.fmt.flags.as_deref().and_then(flags::table) {
+                return flags::from_string(text, table)
                     .map(i128::from)
                     .map_err(|e| path.err(e));
             }
@@ -201,8 +202,7 @@ fn integer(fi: &FieldInfo, v: &Json, path: &Path) -> Result<i128> {
                     return Ok(i128::from(*n));
                 }
             }
-            opts::parse_int(text)
-                .ok_or_else(|| path.err(format!("expected an integer, found {text:?}")))
+            parse_int(text).ok_or_else(|| path.err(format!("expected an integer, found {text:?}")))
         }
         _ => Err(path.err(format!("expected an integer, found {}", v.type_name()))),
     }

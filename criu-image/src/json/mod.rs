@@ -4,22 +4,35 @@
 //! does not grow with the number of entries. [`encode`] streams too when
 //! `"magic"` comes before `"entries"` (as crit writes it): each entry is
 //! parsed, converted and written before the next is read.
+//!
+//! Layers: `from_wire` shows a message in wire form (the one conversion to
+//! JSON; decoded messages are re-encoded and shown by it), `to_json` the
+//! scalar forms and entry data, `from_json` builds messages back, `parse`
+//! reads JSON text into a [`Json`] value, `out` writes JSON text as
+//! python's `json.dump` does. Below them are the framing, wire and schema
+//! layers, which never call into this module.
 
-pub mod from_json;
-pub mod opts;
-pub mod out;
-pub mod parse;
-pub mod to_json;
-pub mod wire;
+mod from_json;
+mod from_wire;
+mod opts;
+mod out;
+mod parse;
+mod to_json;
+mod value;
 
 use std::io::{BufRead, Read, Write};
 
+use prost::Message as _;
+
 use crate::error::{Error, Result};
 use crate::framing::{Entry, ExtraData, ImageReader, ImageWriter, RawEntry};
+use crate::pb;
 use crate::registry::{self, Extra, ImageDesc, Layout};
-use crate::schema::{schema, MessageInfo};
+use crate::schema::schema;
+use crate::wire::WireError;
 use out::Out;
-use parse::{Json, Parser};
+use parse::Parser;
+pub use value::Json;
 
 /// How [`decode`] writes JSON.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,20 +43,9 @@ pub struct JsonOptions {
     pub nopl: bool,
 }
 
-/// The message type of entry `index` in an image of kind `desc`.
-pub fn entry_message(desc: &ImageDesc, index: usize) -> Option<&'static MessageInfo> {
-    let name = match desc.layout {
-        Layout::Entries { message, .. } => message,
-        Layout::Pagemap if index == 0 => "pagemap_head",
-        Layout::Pagemap => "pagemap_entry",
-        Layout::GhostFile if index == 0 => "ghost_file_entry",
-        Layout::GhostFile => "ghost_chunk_entry",
-        Layout::NotAnImage => return None,
-    };
-    schema().message(name)
-}
-
-/// Writes one entry as JSON into `buf`, at nesting depth `depth`.
+/// Writes one entry of an image of kind `desc` as JSON into `buf`, as
+/// [`decode`] writes it inside `"entries"` (when pretty, indented as at
+/// nesting depth `depth`).
 pub fn entry_to_json(
     buf: &mut Vec<u8>,
     desc: &ImageDesc,
@@ -51,7 +53,7 @@ pub fn entry_to_json(
     opts: JsonOptions,
     depth: usize,
 ) -> Result<()> {
-    let info = entry_message(desc, entry.index).ok_or(Error::NotAnImage {
+    let info = schema().entry(desc, entry.index).ok_or(Error::NotAnImage {
         name: desc.name,
         magic: desc.magic,
     })?;
@@ -62,24 +64,39 @@ pub fn entry_to_json(
         entry,
         opts.pretty,
         opts.nopl,
-        desc.layout == Layout::GhostFile,
+        desc.extra(entry.index),
     )
     .map_err(|e| at_entry(e, entry.index))
+}
+
+/// One entry as a JSON value: what [`entry_to_json`] writes, read back.
+/// With `pretty`, integers have the forms `crit show` gives them (hex
+/// addresses, flag names), which is how `crit diff` compares entries.
+pub fn entry_to_value(desc: &ImageDesc, entry: &Entry, opts: JsonOptions) -> Result<Json> {
+    let mut buf = Vec::new();
+    entry_to_json(&mut buf, desc, entry, opts, 0)?;
+    Parser::new(buf.as_slice()).value()
 }
 
 /// Writes one entry read by [`ImageReader::next_raw`] as JSON, straight
 /// from its wire bytes, and gives the payload buffer back (for
 /// [`ImageReader::recycle`]).
-pub fn write_raw_entry(
+fn write_raw_entry(
     out: &mut Out<'_>,
     desc: &ImageDesc,
     raw: RawEntry,
     opts: JsonOptions,
 ) -> Result<Vec<u8>> {
     let mut obj = out.object();
-    if let Err(wire::WireError::Invalid(detail)) =
-        wire::write_fields(out, &mut obj, raw.message, &raw.payload, opts.pretty, false)
-    {
+    if let Err(WireError::Invalid(detail)) = from_wire::write_fields(
+        out,
+        &mut obj,
+        raw.message,
+        &raw.payload,
+        opts.pretty,
+        false,
+        0,
+    ) {
         return Err(Error::Protobuf {
             index: raw.index,
             offset: raw.offset,
@@ -87,8 +104,8 @@ pub fn write_raw_entry(
             detail,
         });
     }
-    let ghost = desc.layout == Layout::GhostFile;
-    to_json::write_extra_member(out, &mut obj, raw.extra.as_ref(), opts.nopl, ghost)
+    let kind = desc.extra(raw.index);
+    to_json::write_extra_member(out, &mut obj, raw.extra.as_ref(), opts.nopl, kind)
         .map_err(|e| at_entry(e, raw.index))?;
     out.close(obj);
     Ok(raw.payload)
@@ -238,21 +255,16 @@ fn shape(entry: Option<usize>, path: &str, detail: String) -> Error {
     }
 }
 
-/// Converts one JSON entry into an [`Entry`] of an image of kind `desc`.
+/// Converts entry `index` of an image of kind `desc`, as JSON (plain or
+/// pretty, as [`decode`] writes it), into an [`Entry`].
 pub fn entry_from_json(desc: &ImageDesc, v: &Json, index: usize) -> Result<Entry> {
-    let info = entry_message(desc, index).ok_or(Error::NotAnImage {
+    let info = schema().entry(desc, index).ok_or(Error::NotAnImage {
         name: desc.name,
         magic: desc.magic,
     })?;
     let mut path = from_json::Path::default();
     let message = from_json::message(info, v, &mut path).map_err(|e| at_entry(e, index))?;
-    let extra_json = v.get("extra");
-    let kind = match desc.layout {
-        Layout::Entries { extra, .. } => extra,
-        Layout::GhostFile => Extra::PipeData,
-        _ => Extra::None,
-    };
-    let extra = match (kind, extra_json) {
+    let extra = match (desc.extra(index), v.get("extra")) {
         (Extra::None, _) | (_, None) => None,
         (kind, Some(x)) => {
             Some(extra_from_json(kind, x).map_err(|d| shape(Some(index), "extra", d))?)
@@ -330,6 +342,9 @@ fn extra_from_json(kind: Extra, v: &Json) -> std::result::Result<ExtraData, Stri
                 };
                 let mut path = from_json::Path::default();
                 let m = from_json::message(info, head, &mut path).map_err(|e| e.to_string())?;
+                // the header's fields are checked above: it converts
+                let m =
+                    pb::IpcMsg::decode(m.encode_to_vec().as_slice()).map_err(|e| e.to_string())?;
                 msgs.push((m, b64(text)?));
             }
             ExtraData::Msgs(msgs)

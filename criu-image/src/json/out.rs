@@ -80,16 +80,6 @@ impl<'a> Out<'a> {
         }
     }
 
-    /// The buffer written to.
-    pub fn buf_mut(&mut self) -> &mut Vec<u8> {
-        self.buf
-    }
-
-    /// Whether output is indented.
-    pub fn pretty(&self) -> bool {
-        self.pretty
-    }
-
     fn newline(&mut self) {
         self.buf.push(b'\n');
         self.buf.resize(self.buf.len() + 4 * self.depth, b' ');
@@ -187,7 +177,7 @@ impl<'a> Out<'a> {
 
     /// Writes flags as python crit does, `"A | B | 0x..."` (an empty string
     /// for 0), straight into the buffer.
-    pub fn flags(&mut self, value: u64, table: super::opts::FlagTable) {
+    pub fn flags(&mut self, value: u64, table: crate::flags::FlagTable) {
         self.buf.push(b'"');
         let mut first = true;
         let mut known = 0;
@@ -357,11 +347,11 @@ mod tests {
 
     #[test]
     fn flags_like_python() {
-        let t = crate::json::opts::flag_table("mmap.prot").unwrap();
+        let t = crate::flags::MMAP_PROT;
         for v in [0u64, 1, 3, 7, 0x13, 0x10] {
             let mut b = Vec::new();
             Out::new(&mut b, false, 0).flags(v, t);
-            let want = format!("{:?}", crate::json::opts::flags_to_string(v, t));
+            let want = format!("{:?}", crate::flags::to_string(v, t));
             assert_eq!(String::from_utf8(b).unwrap(), want);
         }
     }

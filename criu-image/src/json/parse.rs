@@ -6,58 +6,16 @@
 
 use std::io::BufRead;
 
+pub use super::value::Json;
 use crate::error::{Error, Result};
+use crate::wire::MAX_NESTING;
 
-/// A parsed JSON value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Json {
-    /// `null`.
-    Null,
-    /// `true` or `false`.
-    Bool(bool),
-    /// An integer literal.
-    Int(i128),
-    /// An integer literal too large for i128.
-    BigInt(String),
-    /// A number with a fraction or exponent.
-    Float(f64),
-    /// A string, as bytes.
-    Str(Vec<u8>),
-    /// An array.
-    Arr(Vec<Json>),
-    /// An object, members in order.
-    Obj(Vec<(Vec<u8>, Json)>),
-}
-
-impl Json {
-    /// The member `key` of an object (the last one, as python keeps).
-    pub fn get(&self, key: &str) -> Option<&Json> {
-        match self {
-            Json::Obj(m) => m
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key.as_bytes())
-                .map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
-    /// A short name of the value's type, for messages.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Json::Null => "null",
-            Json::Bool(_) => "a bool",
-            Json::Int(_) | Json::BigInt(_) => "an integer",
-            Json::Float(_) => "a float",
-            Json::Str(_) => "a string",
-            Json::Arr(_) => "an array",
-            Json::Obj(_) => "an object",
-        }
-    }
-}
-
-/// Nesting deeper than this is refused (CRIU's messages nest a few levels).
-const MAX_DEPTH: usize = 128;
+/// Nesting deeper than this is refused, which bounds the recursion here and
+/// in everything that walks a value afterwards. The deepest entry crit
+/// decodes nests [`MAX_NESTING`] messages, each an
+/// object in a list (two levels) under the entry's object, plus the data
+/// after it: whatever crit decodes, it encodes.
+const MAX_DEPTH: usize = 2 * MAX_NESTING + 4;
 
 /// Reads JSON tokens from a stream, tracking the position for errors.
 #[derive(Debug)]

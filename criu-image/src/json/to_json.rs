@@ -2,25 +2,24 @@
 //! crit's `pb2dict` shapes them: in pretty mode, integers take the form their
 //! `(criu)` options select, hex > dev > flags > dict), entry data, and
 //! decoded messages, which go through the same wire walk as raw entries
-//! ([`super::wire`]) so that there is one conversion.
+//! ([`super::from_wire`]) so that there is one conversion.
 
-use prost::Message as _;
-use prost_reflect::DynamicMessage;
-
+use super::from_wire;
 use super::opts;
 use super::out::{Open, Out};
-use super::wire::{self, WireError};
 use crate::error::{Error, Result};
 use crate::framing::{Entry, ExtraData};
+use crate::registry::Extra;
 use crate::schema::{schema, FieldInfo, MessageInfo};
 use crate::text::{base64_mime, qp_encode};
+use crate::wire::WireError;
 
 /// Writes a decoded message as a JSON object (re-encoded, then shown by the
 /// wire walk).
-pub fn write_message(
+pub(crate) fn write_message(
     out: &mut Out<'_>,
     info: &MessageInfo,
-    msg: &DynamicMessage,
+    msg: &impl prost::Message,
     pretty: bool,
     hex: bool,
 ) -> Result<()> {
@@ -34,18 +33,18 @@ fn write_fields(
     out: &mut Out<'_>,
     obj: &mut Open,
     info: &MessageInfo,
-    msg: &DynamicMessage,
+    msg: &impl prost::Message,
     pretty: bool,
     hex: bool,
 ) -> Result<()> {
     let bytes = msg.encode_to_vec();
-    wire::write_fields(out, obj, info, &bytes, pretty, hex).map_err(|WireError::Invalid(detail)| {
-        Error::JsonShape {
+    from_wire::write_fields(out, obj, info, &bytes, pretty, hex, 0).map_err(
+        |WireError::Invalid(detail)| Error::JsonShape {
             entry: None,
             path: info.desc.name().to_owned(),
             detail,
-        }
-    })
+        },
+    )
 }
 
 fn shape(path: &str, detail: &str) -> Error {
@@ -58,7 +57,7 @@ fn shape(path: &str, detail: &str) -> Error {
 
 /// Writes a bytes (or string) field: text as a string, unix names in
 /// quoted-printable, anything else in MIME base64.
-pub fn write_bytes(out: &mut Out<'_>, fi: &FieldInfo, b: &[u8]) {
+pub(crate) fn write_bytes(out: &mut Out<'_>, fi: &FieldInfo, b: &[u8]) {
     if fi.fmt.text {
         out.str(b);
     } else if fi.fmt.conv.as_deref() == Some("unix_name") {
@@ -69,7 +68,7 @@ pub fn write_bytes(out: &mut Out<'_>, fi: &FieldInfo, b: &[u8]) {
 }
 
 /// Writes an enum value by name (by number when the schema has no name).
-pub fn write_enum(out: &mut Out<'_>, fi: &FieldInfo, n: i32) {
+pub(crate) fn write_enum(out: &mut Out<'_>, fi: &FieldInfo, n: i32) {
     let name = match fi.desc.kind() {
         prost_reflect::Kind::Enum(e) => e.get_value(n),
         _ => None,
@@ -89,7 +88,7 @@ fn plain_int(out: &mut Out<'_>, v: i128) {
 
 /// Writes an integer; in pretty mode in the form the field's options select
 /// (`hex` already includes inherited hex).
-pub fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: bool) {
+pub(crate) fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: bool) {
     if !pretty {
         return plain_int(out, v);
     }
@@ -102,7 +101,7 @@ pub fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: 
         return out.str(text.as_bytes());
     }
     if let Some(flags) = &fi.fmt.flags {
-        return match (opts::flag_table(flags), unsigned) {
+        return match (crate::flags::table(flags), unsigned) {
             (Some(t), Some(u)) => out.flags(u, t),
             _ => out.hex(v),
         };
@@ -119,7 +118,7 @@ pub fn write_int(out: &mut Out<'_>, fi: &FieldInfo, v: i128, pretty: bool, hex: 
 }
 
 /// python crit's size text for `--nopl`: `1.5KB`, `14B`.
-pub fn human_size(n: u64) -> String {
+pub(crate) fn human_size(n: u64) -> String {
     let mut num = n as f64;
     for unit in ["", "K", "M", "G", "T", "P", "E", "Z"] {
         if num < 1024.0 {
@@ -135,36 +134,36 @@ pub fn human_size(n: u64) -> String {
 }
 
 /// Writes one entry: its message, then `"extra"` when the image has data.
-pub fn write_entry(
+pub(crate) fn write_entry(
     out: &mut Out<'_>,
     info: &MessageInfo,
     entry: &Entry,
     pretty: bool,
     nopl: bool,
-    ghost: bool,
+    kind: Extra,
 ) -> Result<()> {
     let mut obj = out.object();
     write_fields(out, &mut obj, info, &entry.message, pretty, false)?;
-    write_extra_member(out, &mut obj, entry.extra.as_ref(), nopl, ghost)?;
+    write_extra_member(out, &mut obj, entry.extra.as_ref(), nopl, kind)?;
     out.close(obj);
     Ok(())
 }
 
-/// Writes `"extra"`, the data that followed an entry, as the object's last
-/// member; with `nopl` only its size.
-pub fn write_extra_member(
+/// Writes `"extra"`, the data (of kind `kind`) that followed an entry, as
+/// the object's last member; with `nopl` only its size.
+pub(crate) fn write_extra_member(
     out: &mut Out<'_>,
     obj: &mut Open,
     extra: Option<&ExtraData>,
     nopl: bool,
-    ghost: bool,
+    kind: Extra,
 ) -> Result<()> {
     let Some(extra) = extra else {
         return Ok(());
     };
     if nopl {
         // python crit drops ghost-file data silently with --nopl
-        if !ghost {
+        if !matches!(kind, Extra::GhostContents | Extra::GhostChunk) {
             out.key(obj, "extra");
             out.str(format!("... <{}>", human_size(extra.payload_len())).as_bytes());
         }

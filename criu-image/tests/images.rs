@@ -2,10 +2,14 @@
 //! follows an entry, and the kinds python crit 4.2 cannot read. Each one is
 //! decoded (plain and pretty) and encoded back to the same bytes.
 
-use crit::json::{self, JsonOptions};
-use crit::pb;
-use crit::registry::by_name;
-use crit::{ImageReader, ImageWriter};
+use criu_image::json::{self, JsonOptions};
+use criu_image::pb;
+use criu_image::registry::by_name;
+use criu_image::schema::schema;
+use criu_image::{ImageReader, ImageWriter};
+use prost::Message as _;
+
+use crate::image;
 
 struct Img {
     w: ImageWriter<Vec<u8>>,
@@ -255,12 +259,12 @@ fn kinds_python_crit_cannot_read() {
 
 #[test]
 fn every_registered_image_kind_has_its_message() {
-    for d in crit::registry::IMAGES {
-        if d.layout == crit::registry::Layout::NotAnImage {
+    for d in criu_image::registry::IMAGES {
+        if d.layout == criu_image::registry::Layout::NotAnImage {
             continue;
         }
-        assert!(json::entry_message(d, 0).is_some(), "{}", d.name);
-        assert!(json::entry_message(d, 1).is_some(), "{}", d.name);
+        assert!(schema().entry(d, 0).is_some(), "{}", d.name);
+        assert!(schema().entry(d, 1).is_some(), "{}", d.name);
         // an image with no entries round-trips
         let img = Img::new(d.name).bytes();
         let j = round_trip(&img);
@@ -302,7 +306,7 @@ fn both_paths(img: &[u8]) -> String {
 
 #[test]
 fn protobuf_corner_cases_match_the_message_path() {
-    let core = |payload: &[u8]| crate::cli::image(0x5505_3847, &[payload]);
+    let core = |payload: &[u8]| image(0x5505_3847, &[payload]);
     // core_entry: mtype = X86_64, then tc given twice (the halves merge)
     let tc1 = [0x08u8, 1, 0x10, 0, 0x18, 0];
     let tc2 = [0x20u8, 0, 0x28, 0xff, 0x01, 0x32, 1, b'x'];
@@ -342,5 +346,120 @@ fn protobuf_corner_cases_match_the_message_path() {
             .next()
             .unwrap()
             .is_err());
+    }
+}
+
+#[test]
+fn data_that_disagrees_with_its_entry_is_refused() {
+    // found by the fuzz smoke test: these encoded to images that do not
+    // read back (the reader takes `length` bytes, then the rest as an entry)
+    let cases: &[(&str, &str)] = &[
+        (
+            r#"{"magic": "SK_QUEUES", "entries": [{"id_for": 9, "length": 1, "extra": "YWJj\n"}]}"#,
+            "3 bytes of queue data follow, length says 1",
+        ),
+        (
+            r#"{"magic": "PIPES_DATA", "entries": [{"pipe_id": 1, "bytes": 14}]}"#,
+            "0 bytes of pipe data follow, bytes says 14",
+        ),
+        (
+            r#"{"magic": "TCP_STREAM", "entries": [{"inq_len": 1, "inq_seq": 0, "outq_len": 0, "outq_seq": 0, "opt_mask": 0, "snd_wscale": 0, "mss_clamp": 0, "extra": {"inq": "", "outq": ""}}]}"#,
+            "0 bytes of queue follow, inq_len says 1",
+        ),
+        (
+            r#"{"magic": "IPCNS_MSG", "entries": [{"desc": {"key": 0, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 0, "id": 0}, "qbytes": 0, "qnum": 2, "extra": []}]}"#,
+            "0 queued messages follow, qnum says 2",
+        ),
+        (
+            r#"{"magic": "IPCNS_SHM", "entries": [{"desc": {"key": 0, "uid": 0, "gid": 0, "cuid": 0, "cgid": 0, "mode": 0, "id": 0}, "size": 4, "in_pagemaps": true, "extra": "AAAA"}]}"#,
+            "no data follows this entry (the segment is in_pagemaps)",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = json::encode(text.as_bytes(), Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("entry 0 at byte 8: ") && e.contains(want),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn typed_reads() {
+    let task = pb::PstreeEntry {
+        pid: 7,
+        ppid: 1,
+        pgid: 7,
+        sid: 1,
+        threads: vec![7, 8],
+    };
+    let img = Img::new("PSTREE").msg(&task).msg(&task).bytes();
+    let mut r = ImageReader::new(img.as_slice()).unwrap();
+    let all: Vec<_> = r
+        .entries_as::<pb::PstreeEntry>()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        (all[1].index, all[1].offset),
+        (1, 8 + 4 + task.encoded_len() as u64)
+    );
+    assert_eq!(all[1].message, task);
+
+    // the wrong type, with where
+    let mut r = ImageReader::new(img.as_slice()).unwrap();
+    let e = r.next_as::<pb::CoreEntry>().unwrap().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "entry 0 at byte 8 is a pstree_entry, not a core_entry"
+    );
+    assert!(
+        r.next_as::<pb::PstreeEntry>().is_none(),
+        "reading stops at an error"
+    );
+
+    // a missing required field (sid), nested ones by path, as the other paths
+    let img = image(0x5027_3030, &[&[0x08, 1, 0x10, 0, 0x18, 1]]);
+    let e = ImageReader::new(img.as_slice())
+        .unwrap()
+        .next_as::<pb::PstreeEntry>()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "entry 0 at byte 8: cannot decode pstree_entry: required field sid is missing"
+    );
+    let mm = pb::MmEntry {
+        vmas: vec![pb::VmaEntry::default()],
+        ..Default::default()
+    };
+    let mut bytes = mm.encode_to_vec();
+    // drop the vma's last field (fd, field 8)
+    let vma = pb::VmaEntry::default().encode_to_vec();
+    assert_eq!(&vma[vma.len() - 2..], [0x40, 0]);
+    let at = bytes.len() - 2;
+    bytes.truncate(at);
+    let len_at = bytes.len() - vma.len() + 1;
+    bytes[len_at] -= 2;
+    let img = image(0x5749_2820, &[&bytes]);
+    for e in [
+        ImageReader::new(img.as_slice())
+            .unwrap()
+            .next_as::<pb::MmEntry>()
+            .unwrap()
+            .unwrap_err(),
+        ImageReader::new(img.as_slice())
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err(),
+    ] {
+        assert!(
+            e.to_string()
+                .ends_with("required field vmas[0].fd is missing"),
+            "{e}"
+        );
     }
 }
