@@ -1,33 +1,10 @@
 //! mm-PID.img: the address space: every mapping with CRIU's status bits,
 //! the mm bounds from /proc/PID/stat, brk, auxv, dumpable, exe.
 
-use criu_image::pb;
+use criu_image::{flags, pb};
 
 use crate::collect::{MappingFacts, ProcFacts};
 
-/// VMA status bits (criu/include/image.h).
-pub mod status {
-    pub const REGULAR: u32 = 1 << 0;
-    pub const VSYSCALL: u32 = 1 << 2;
-    pub const VDSO: u32 = 1 << 3;
-    pub const HEAP: u32 = 1 << 5;
-    pub const FILE_PRIVATE: u32 = 1 << 6;
-    pub const FILE_SHARED: u32 = 1 << 7;
-    pub const ANON_SHARED: u32 = 1 << 8;
-    pub const ANON_PRIVATE: u32 = 1 << 9;
-    pub const VVAR: u32 = 1 << 12;
-    pub const SHSTK: u32 = 1 << 15;
-    pub const GUARD: u32 = 1 << 16;
-}
-
-const MAP_SHARED: u32 = libc::MAP_SHARED as u32;
-const MAP_PRIVATE: u32 = libc::MAP_PRIVATE as u32;
-const MAP_DROPPABLE: u32 = libc::MAP_DROPPABLE as u32;
-const MAP_ANONYMOUS: u32 = libc::MAP_ANONYMOUS as u32;
-const MAP_GROWSDOWN: u32 = libc::MAP_GROWSDOWN as u32;
-const MAP_LOCKED: u32 = libc::MAP_LOCKED as u32;
-const MAP_NORESERVE: u32 = libc::MAP_NORESERVE as u32;
-const MAP_HUGETLB: u32 = libc::MAP_HUGETLB as u32;
 /// x86_64 user address space end (4-level paging).
 pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 
@@ -51,11 +28,11 @@ pub fn vmflags(flags: &[String]) -> VmFlags {
     let mut v = VmFlags::default();
     for t in flags {
         match t.as_str() {
-            "gd" => v.mmap |= MAP_GROWSDOWN,
-            "lo" => v.mmap |= MAP_LOCKED,
-            "nr" => v.mmap |= MAP_NORESERVE,
-            "ht" => v.mmap |= MAP_HUGETLB,
-            "dp" => v.mmap |= MAP_DROPPABLE,
+            "gd" => v.mmap |= flags::MAP_GROWSDOWN,
+            "lo" => v.mmap |= flags::MAP_LOCKED,
+            "nr" => v.mmap |= flags::MAP_NORESERVE,
+            "ht" => v.mmap |= flags::MAP_HUGETLB,
+            "dp" => v.mmap |= flags::MAP_DROPPABLE,
             "sr" => v.madv |= 1 << libc::MADV_SEQUENTIAL,
             "rr" => v.madv |= 1 << libc::MADV_RANDOM,
             "dc" => v.madv |= 1 << libc::MADV_DONTFORK,
@@ -98,35 +75,39 @@ pub fn build_vmas(
             prot |= libc::PROT_EXEC as u32;
         }
         let vf = vmflags(&m.vmflags);
-        let mut flags = if m.shared { MAP_SHARED } else { MAP_PRIVATE } | vf.mmap;
-        if flags & MAP_PRIVATE != 0 && flags & MAP_DROPPABLE != 0 {
-            flags &= !MAP_PRIVATE;
+        let mut flags = if m.shared {
+            flags::MAP_SHARED
+        } else {
+            flags::MAP_PRIVATE
+        } | vf.mmap;
+        if flags & flags::MAP_PRIVATE != 0 && flags & flags::MAP_DROPPABLE != 0 {
+            flags &= !flags::MAP_PRIVATE;
         }
         let mut st = 0u32;
         let mut shmid = 0u64;
         let mut fdflags = None;
         let is_vvar = is_vvar(&m.path);
         match (m.path.as_slice(), &mf.file) {
-            (b"[vsyscall]", _) => st |= status::VSYSCALL,
+            (b"[vsyscall]", _) => st |= flags::VMA_AREA_VSYSCALL,
             (b"[vdso]", _) => {
-                st |= status::REGULAR;
+                st |= flags::VMA_AREA_REGULAR;
                 if prot & 5 == 5 {
-                    st |= status::VDSO;
+                    st |= flags::VMA_AREA_VDSO;
                 }
             }
             _ if is_vvar => {
-                st |= status::REGULAR;
+                st |= flags::VMA_AREA_REGULAR;
                 if prot & 1 == 1 {
-                    st |= status::VVAR;
+                    st |= flags::VMA_AREA_VVAR;
                 }
             }
-            (b"[heap]", _) => st |= status::REGULAR | status::HEAP,
+            (b"[heap]", _) => st |= flags::VMA_AREA_REGULAR | flags::VMA_AREA_HEAP,
             (_, Some((_, mode))) => {
-                st |= status::REGULAR;
-                st |= if flags & MAP_SHARED != 0 {
-                    status::FILE_SHARED
+                st |= flags::VMA_AREA_REGULAR;
+                st |= if flags & flags::MAP_SHARED != 0 {
+                    flags::VMA_FILE_SHARED
                 } else {
-                    status::FILE_PRIVATE
+                    flags::VMA_FILE_PRIVATE
                 };
                 shmid = file_id(mf) as u64;
                 fdflags = Some(match mode & 0o600 {
@@ -135,19 +116,21 @@ pub fn build_vmas(
                     _ => libc::O_RDONLY as u32,
                 });
             }
-            _ => st |= status::REGULAR,
+            _ => st |= flags::VMA_AREA_REGULAR,
         }
         if mf.file.is_none() {
-            st |= status::ANON_PRIVATE;
-            flags |= MAP_ANONYMOUS;
+            st |= flags::VMA_ANON_PRIVATE;
+            flags |= flags::MAP_ANONYMOUS;
         }
         if vf.shadow_stack {
-            st |= status::SHSTK;
+            st |= flags::VMA_AREA_SHSTK;
         }
         // Consecutive vvar mappings ([vvar] + [vvar_vclock]) become one.
         if is_vvar {
             if let Some(last) = out.last_mut() {
-                if last.status & status::VVAR != 0 && st & status::VVAR != 0 && last.end == m.start
+                if last.status & flags::VMA_AREA_VVAR != 0
+                    && st & flags::VMA_AREA_VVAR != 0
+                    && last.end == m.start
                 {
                     last.end = m.end;
                     continue;
@@ -176,19 +159,19 @@ pub fn build_vmas(
 
 /// CRIU's `vma_entry_is_private`.
 pub fn is_private(v: &pb::VmaEntry) -> bool {
-    (v.status & status::REGULAR != 0
-        && v.status & (status::ANON_PRIVATE | status::FILE_PRIVATE) != 0
+    (v.status & flags::VMA_AREA_REGULAR != 0
+        && v.status & (flags::VMA_ANON_PRIVATE | flags::VMA_FILE_PRIVATE) != 0
         && v.end <= TASK_SIZE)
-        || v.status & status::SHSTK != 0
+        || v.status & flags::VMA_AREA_SHSTK != 0
 }
 
 /// CRIU's `vma_entry_can_be_lazy`.
 pub fn can_be_lazy(v: &pb::VmaEntry) -> bool {
-    v.flags & MAP_ANONYMOUS != 0
-        && v.flags & MAP_PRIVATE != 0
-        && v.flags & MAP_LOCKED == 0
-        && v.status & (status::VDSO | status::VVAR | status::VSYSCALL) == 0
-        && v.flags & MAP_HUGETLB == 0
+    v.flags & flags::MAP_ANONYMOUS != 0
+        && v.flags & flags::MAP_PRIVATE != 0
+        && v.flags & flags::MAP_LOCKED == 0
+        && v.status & (flags::VMA_AREA_VDSO | flags::VMA_AREA_VVAR | flags::VMA_AREA_VSYSCALL) == 0
+        && v.flags & flags::MAP_HUGETLB == 0
 }
 
 /// The mm entry.
@@ -259,30 +242,39 @@ VmFlags: rd wr mr mw me gd ac\n\
 ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n";
         let v = build_vmas(&facts(s), |_| 1);
         assert_eq!(v.len(), 6);
-        assert_eq!(v[0].status, status::REGULAR | status::FILE_PRIVATE);
+        assert_eq!(
+            v[0].status,
+            flags::VMA_AREA_REGULAR | flags::VMA_FILE_PRIVATE
+        );
         assert_eq!(v[0].fdflags, Some(0));
         assert_eq!(v[0].shmid, 1);
         assert_eq!(
             v[1].status,
-            status::REGULAR | status::HEAP | status::ANON_PRIVATE
+            flags::VMA_AREA_REGULAR | flags::VMA_AREA_HEAP | flags::VMA_ANON_PRIVATE
         );
-        assert_eq!(v[1].flags, MAP_PRIVATE | MAP_ANONYMOUS);
+        assert_eq!(v[1].flags, flags::MAP_PRIVATE | flags::MAP_ANONYMOUS);
         assert_eq!(
             v[2].status,
-            status::REGULAR | status::ANON_PRIVATE | status::VVAR
+            flags::VMA_AREA_REGULAR | flags::VMA_ANON_PRIVATE | flags::VMA_AREA_VVAR
         );
         assert_eq!((v[2].start, v[2].end), (0x7f101f2cf000, 0x7f101f2d5000));
         assert_eq!(v[2].madv, Some(0x10000));
         assert_eq!(
             v[3].status,
-            status::REGULAR | status::VDSO | status::ANON_PRIVATE
+            flags::VMA_AREA_REGULAR | flags::VMA_AREA_VDSO | flags::VMA_ANON_PRIVATE
         );
         assert_eq!(
             v[4].start, 0x7ffc4f014000,
             "no guard page on kernels >= 4.12"
         );
-        assert_eq!(v[4].flags, MAP_PRIVATE | MAP_ANONYMOUS | MAP_GROWSDOWN);
-        assert_eq!(v[5].status, status::VSYSCALL | status::ANON_PRIVATE);
+        assert_eq!(
+            v[4].flags,
+            flags::MAP_PRIVATE | flags::MAP_ANONYMOUS | flags::MAP_GROWSDOWN
+        );
+        assert_eq!(
+            v[5].status,
+            flags::VMA_AREA_VSYSCALL | flags::VMA_ANON_PRIVATE
+        );
         assert!(!is_private(&v[5]));
         assert!(can_be_lazy(&v[1]) && !can_be_lazy(&v[3]) && !can_be_lazy(&v[0]));
     }

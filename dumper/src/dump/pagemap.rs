@@ -10,9 +10,9 @@
 //! simulated here so that the entries and the `page_pipes` and
 //! `page_pipe_bufs` counters match what CRIU would write.
 
-use criu_image::pb;
+use criu_image::{flags, pb};
 
-use super::mm::{self, status};
+use super::mm;
 use crate::sys::mem::pme;
 
 /// Pagemap entry bits (criu/include/mem.h, from the kernel's pagemap).
@@ -22,8 +22,6 @@ pub const PME_FILE: u64 = pme::FILE;
 pub const PME_GUARD_REGION: u64 = pme::GUARD_REGION;
 const PFN_MASK: u64 = pme::PFN_MASK;
 /// Pagemap image entry flags.
-pub const PE_LAZY: u32 = 1 << 1;
-pub const PE_PRESENT: u32 = 1 << 2;
 const PAGE: u64 = 4096;
 const PIPE_DEFAULT_PAGES: u32 = 16;
 /// CRIU's PIPE_MAX_SIZE: (1 << PAGE_ALLOC_COSTLY_ORDER) pages of 40-byte
@@ -198,10 +196,13 @@ pub fn plan<E>(
 ) -> Result<Plan, E> {
     let mut pp = PagePipe::new();
     for v in vmas {
-        if v.status & status::GUARD != 0 {
+        if v.status & flags::VMA_AREA_GUARD != 0 {
             continue;
         }
-        if !mm::is_private(v) || v.status & status::VVAR != 0 || v.flags & 0x08 != 0 {
+        if !mm::is_private(v)
+            || v.status & flags::VMA_AREA_VVAR != 0
+            || v.flags & flags::MAP_DROPPABLE != 0
+        {
             continue;
         }
         let mut scan = VmaScan {
@@ -212,7 +213,7 @@ pub fn plan<E>(
             end: v.end,
             skipping: false,
         };
-        if v.status & status::VDSO != 0 {
+        if v.status & flags::VMA_AREA_VDSO != 0 {
             let mut a = v.start;
             while a < v.end {
                 scan.page(a);
@@ -295,7 +296,7 @@ pub fn entries(plan: &Plan) -> Vec<pb::PagemapEntry> {
             vaddr: r.vaddr,
             compat_nr_pages: 0,
             in_parent: None,
-            flags: Some(PE_PRESENT | if r.lazy { PE_LAZY } else { 0 }),
+            flags: Some(flags::PE_PRESENT | if r.lazy { flags::PE_LAZY } else { 0 }),
             nr_pages: Some(r.nr_pages),
         })
         .collect()
@@ -355,8 +356,8 @@ mod tests {
 
     #[test]
     fn runs_split_on_lazy_and_counters() {
-        let anon = status::REGULAR | status::ANON_PRIVATE;
-        let file = status::REGULAR | status::FILE_PRIVATE;
+        let anon = flags::VMA_AREA_REGULAR | flags::VMA_ANON_PRIVATE;
+        let file = flags::VMA_AREA_REGULAR | flags::VMA_FILE_PRIVATE;
         let vmas = [
             vma(0x10000, 3, file, 2),
             vma(0x13000, 2, file, 2),
@@ -401,7 +402,7 @@ mod tests {
 
     #[test]
     fn stack_page_is_not_lazy() {
-        let anon = status::REGULAR | status::ANON_PRIVATE;
+        let anon = flags::VMA_AREA_REGULAR | flags::VMA_ANON_PRIVATE;
         let vmas = [vma(0x20000, 3, anon, 0x22)];
         let plan = plan(&vmas, whole(|_| vec![P, P, P]), None, &[0x21f80]).unwrap();
         assert_eq!(plan.runs.len(), 3);
@@ -410,7 +411,7 @@ mod tests {
 
     #[test]
     fn big_run_splits_at_pipe_limit() {
-        let anon = status::REGULAR | status::ANON_PRIVATE;
+        let anon = flags::VMA_AREA_REGULAR | flags::VMA_ANON_PRIVATE;
         let vmas = [vma(0x100000, 3000, anon, 0x22)];
         let plan = plan(&vmas, whole(|_| vec![P; 3000]), None, &[]).unwrap();
         let sizes: Vec<u64> = plan.runs.iter().map(|r| r.nr_pages).collect();
@@ -431,15 +432,15 @@ mod tests {
     ) -> Plan {
         let mut pp = PagePipe::new();
         for v in vmas {
-            if v.status & status::GUARD != 0
+            if v.status & flags::VMA_AREA_GUARD != 0
                 || !mm::is_private(v)
-                || v.status & status::VVAR != 0
-                || v.flags & 0x08 != 0
+                || v.status & flags::VMA_AREA_VVAR != 0
+                || v.flags & flags::MAP_DROPPABLE != 0
             {
                 continue;
             }
             let pmes = pagemap(v);
-            let all = v.status & status::VDSO != 0;
+            let all = v.status & flags::VMA_AREA_VDSO != 0;
             let lazy_vma = mm::can_be_lazy(v);
             let mut i = 0usize;
             while i < pmes.len() {
@@ -468,8 +469,8 @@ mod tests {
 
     #[test]
     fn windows_give_the_same_plan() {
-        let anon = status::REGULAR | status::ANON_PRIVATE;
-        let file = status::REGULAR | status::FILE_PRIVATE;
+        let anon = flags::VMA_AREA_REGULAR | flags::VMA_ANON_PRIVATE;
+        let file = flags::VMA_AREA_REGULAR | flags::VMA_FILE_PRIVATE;
         let vmas = [
             vma(0x100000, 5000, anon, 0x22),
             vma(0x2000000, 7, file, 2),
@@ -477,7 +478,7 @@ mod tests {
             vma(
                 0x5000000,
                 2,
-                status::REGULAR | status::VDSO | status::ANON_PRIVATE,
+                flags::VMA_AREA_REGULAR | flags::VMA_AREA_VDSO | flags::VMA_ANON_PRIVATE,
                 0x22,
             ),
         ];
@@ -510,7 +511,7 @@ mod tests {
 
     #[test]
     fn vdso_is_dumped_whole_without_reading_pagemap() {
-        let vdso = status::REGULAR | status::VDSO | status::ANON_PRIVATE;
+        let vdso = flags::VMA_AREA_REGULAR | flags::VMA_AREA_VDSO | flags::VMA_ANON_PRIVATE;
         let vmas = [vma(0x7000, 2, vdso, 0x22)];
         let plan = plan(
             &vmas,
