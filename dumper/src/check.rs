@@ -40,7 +40,7 @@ pub struct Target {
 }
 
 /// A mapping of a file (rather than anonymous memory or a pseudo file
-/// such as `[heap]`), as [`crate::collect`] decides it.
+/// such as `[heap]`), as [`crate::collect`](mod@crate::collect) decides it.
 fn is_file(m: &Mapping) -> bool {
     m.path.starts_with(b"/") && (m.ino != 0 || m.dev_major != 0 || m.dev_minor != 0)
 }

@@ -7,7 +7,7 @@
 //!    refusal, from what /proc shows from outside, and the images
 //!    directory; a refused task is not touched.
 //! 2. **freeze** ([`sys::Frozen::freeze`]): seize and stop every thread.
-//! 3. **collect** ([`collect`]): /proc and ptrace from outside, the refusal
+//! 3. **collect** ([`collect`](mod@collect)): /proc and ptrace from outside, the refusal
 //!    rules once more on what was gathered ([`check::frozen`]), then the
 //!    syscalls run inside the task.
 //! 4. **write** ([`dump`]): pure builders turn the facts into messages;

@@ -1,5 +1,5 @@
 //! The images of a dump: one module per CRIU image, each with pure `build*`
-//! functions that turn gathered facts ([`crate::collect`]) into the image's
+//! functions that turn gathered facts ([`crate::collect`](mod@crate::collect)) into the image's
 //! messages (tested without ptrace); [`build`] makes every image of one
 //! process but its pages; [`ImageSet`] writes them.
 //!
