@@ -2,7 +2,7 @@
 //! fixture dumps in the input form `fuzz/checks_crit.rs` reads.
 //!
 //! ```text
-//! cargo run -p crit --example fuzz_seeds -- fuzz/corpus/explore_diff
+//! cargo run -p crit --example explore_diff_seeds -- fuzz/corpus/explore_diff
 //! cargo +nightly fuzz run explore_diff fuzz/corpus/explore_diff
 //! ```
 
@@ -14,7 +14,11 @@ use std::path::{Path, PathBuf};
 mod checks_crit;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let out = PathBuf::from(std::env::args().nth(1).ok_or("usage: fuzz_seeds DIR")?);
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .ok_or("usage: explore_diff_seeds DIR")?,
+    );
     fs::create_dir_all(&out)?;
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/images");
     let mut cases: Vec<PathBuf> = fs::read_dir(&fixtures)?
