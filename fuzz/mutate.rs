@@ -213,3 +213,22 @@ pub fn mutate(rng: &mut Rng, input: &[u8], others: &[Vec<u8>]) -> Vec<u8> {
     }
     v
 }
+
+/// The fuzz targets' mutator: half of the mutations are libFuzzer's, half
+/// [`mutate`]'s (which knows where entry sizes and integer fields are).
+/// Expanded only by the targets (`#[macro_use] mod mutate;`).
+#[allow(unused_macros)]
+macro_rules! half_structured_mutator {
+    () => {
+        libfuzzer_sys::fuzz_mutator!(|data: &mut [u8], size: usize, max_size: usize, seed: u32| {
+            if seed % 2 == 0 {
+                return libfuzzer_sys::fuzzer_mutate(data, size, max_size);
+            }
+            let mut rng = mutate::Rng(u64::from(seed));
+            let m = mutate::mutate(&mut rng, &data[..size], &[]);
+            let n = m.len().min(max_size);
+            data[..n].copy_from_slice(&m[..n]);
+            n
+        });
+    };
+}
