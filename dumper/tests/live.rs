@@ -151,11 +151,11 @@ pub(crate) fn check_images(v: &Victim, dir: &Path, threads: &[u32]) {
     // Pages: the pattern page is there with its contents.
     let pm: Vec<pb::PagemapEntry> = decode(&dir.join(format!("pagemap-{pid}.img")));
     let pages = std::fs::read(dir.join("pages-1.img")).unwrap();
-    let total: u64 = pm[1..].iter().map(|e| e.nr_pages.unwrap()).sum();
+    let total: u64 = pm.iter().map(|e| e.nr_pages.unwrap()).sum();
     assert_eq!(total * 4096, pages.len() as u64);
     let mut off = 0u64;
     let mut found = false;
-    for e in &pm[1..] {
+    for e in &pm {
         let n = e.nr_pages.unwrap();
         if e.vaddr <= pattern && pattern < e.vaddr + n * 4096 {
             let at = (off + (pattern - e.vaddr)) as usize;

@@ -238,16 +238,22 @@ pub fn victim(threads: u32) -> Option<Victim> {
     ptrace_allowed(&v).then_some(v)
 }
 
-/// Decodes an image into typed messages.
-pub fn decode<T: prost::Message + Default>(path: &Path) -> Vec<T> {
+/// Decodes an image into typed messages: every entry of type `T` (a
+/// pagemap image's head, of another type, is left out).
+pub fn decode<T: prost::Message + prost::Name + Default>(path: &Path) -> Vec<T> {
     let f = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    criu_image::ImageReader::new(std::io::BufReader::new(f))
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-            T::decode(prost::Message::encode_to_vec(&e.message).as_slice()).unwrap()
-        })
-        .collect()
+    let mut r = criu_image::ImageReader::new(std::io::BufReader::new(f)).unwrap();
+    let desc = r.desc();
+    let mut out = Vec::new();
+    while let Some(raw) = r.next_raw() {
+        let raw = raw.unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        if desc.message(raw.index) != Some(T::NAME) {
+            continue;
+        }
+        let m = raw.decode_as::<T>();
+        out.push(m.unwrap_or_else(|err| panic!("{}: {err}", path.display())));
+    }
+    out
 }
 
 /// Names of the files in a directory, sorted.
